@@ -1,0 +1,127 @@
+"""The strict parser of Miro's redirect back to the app (the callback's query string).
+
+Rules (specs/flow.md, "The callback"):
+
+* a parameter we read, given twice, is an error: never first-wins or last-wins, which is
+  how parameter-pollution attacks pick the value they want;
+* an empty value counts as absent;
+* values must be printable ASCII and bounded in size;
+* ``client_id`` and ``team_id`` must be decimal strings (Miro's IDs);
+* ``error`` (RFC 6749 §4.1.2.1) makes an error callback; ``code`` and ``error`` together are
+  an error; neither is an error;
+* unknown parameters are ignored (Miro may add some).
+
+Every failure is a ``MalformedCallback`` (HTTP 400) whose message names the parameter.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_plus
+
+import attrs
+
+from ._errors import MalformedCallback
+
+__all__ = ["Callback", "parse_callback"]
+
+MAX_QUERY_LENGTH = 16 * 1024
+MAX_VALUE_LENGTH = 4096
+MAX_ID_LENGTH = 32
+
+_KNOWN = frozenset({"code", "state", "client_id", "team_id", "error", "error_description"})
+
+
+@attrs.frozen(kw_only=True)
+class Callback:
+    """A parsed callback. Either ``code`` or ``error`` is set, never both."""
+
+    code: str | None = attrs.field(default=None, repr=False)
+    state: str | None = attrs.field(default=None, repr=False)
+    client_id: str | None = None
+    team_id: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.error is not None
+
+
+def _printable(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
+def parse_callback(query: str | bytes) -> Callback:
+    """Parse the raw query string of the callback request (without the leading ``?``)."""
+    if isinstance(query, bytes):
+        try:
+            query = query.decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedCallback("The callback's query string is not ASCII.") from None
+    if len(query) > MAX_QUERY_LENGTH:
+        raise MalformedCallback(
+            f"The callback's query string is longer than {MAX_QUERY_LENGTH} characters."
+        )
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+    for part in query.split("&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition("=")
+        name = _decode(raw_name, "a parameter name")
+        if name not in _KNOWN:
+            continue
+        if name in seen:
+            raise MalformedCallback(
+                f"The callback gives the parameter {name!r} more than once; miroflow never "
+                "picks one of several values."
+            )
+        seen.add(name)
+        value = _decode(raw_value, name)
+        if not value:
+            continue  # an empty value counts as absent
+        if len(value) > MAX_VALUE_LENGTH:
+            raise MalformedCallback(
+                f"The callback's {name!r} is longer than {MAX_VALUE_LENGTH} characters."
+            )
+        if not _printable(value):
+            raise MalformedCallback(
+                f"The callback's {name!r} holds characters other than printable ASCII."
+            )
+        found[name] = value
+    for name in ("client_id", "team_id"):
+        identifier = found.get(name)
+        if identifier is not None and (not identifier.isdigit() or len(identifier) > MAX_ID_LENGTH):
+            raise MalformedCallback(f"The callback's {name!r} is not a decimal ID.")
+    code = found.get("code")
+    error = found.get("error")
+    if code is not None and error is not None:
+        raise MalformedCallback("The callback carries both a code and an error.")
+    if code is None and error is None:
+        raise MalformedCallback(
+            "The callback carries neither a code nor an error: this URL is where Miro sends "
+            "the browser back, not a page to open directly."
+        )
+    if code is not None and " " in code:
+        raise MalformedCallback("The callback's 'code' contains a space.")
+    if error is not None and (" " in error or '"' in error or "\\" in error):
+        raise MalformedCallback("The callback's 'error' is not an RFC 6749 error code.")
+    return Callback(
+        code=code,
+        state=found.get("state"),
+        client_id=found.get("client_id"),
+        team_id=found.get("team_id"),
+        error=error,
+        error_description=found.get("error_description") if error is not None else None,
+    )
+
+
+def _decode(raw: str, what: str) -> str:
+    if "%" not in raw and "+" not in raw:
+        return raw
+    try:
+        return unquote_plus(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise MalformedCallback(
+            f"The callback's {what} is not valid percent-encoded UTF-8."
+        ) from None

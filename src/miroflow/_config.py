@@ -1,0 +1,214 @@
+"""The app's configuration: one frozen value, checked once, with the fixed part of every
+request encoded once."""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from ._errors import ConfigError
+
+__all__ = [
+    "MIRO_AUTHORIZE_ENDPOINT",
+    "MIRO_REVOKE_ENDPOINT",
+    "MIRO_TOKEN_CONTEXT_ENDPOINT",
+    "MIRO_TOKEN_ENDPOINT",
+    "ClientConfig",
+    "Secret",
+    "TeamPolicy",
+    "UnsolicitedPolicy",
+]
+
+MIRO_AUTHORIZE_ENDPOINT = "https://miro.com/oauth/authorize"
+MIRO_TOKEN_ENDPOINT = "https://api.miro.com/v1/oauth/token"
+MIRO_REVOKE_ENDPOINT = "https://api.miro.com/v2/oauth/revoke"
+MIRO_TOKEN_CONTEXT_ENDPOINT = "https://api.miro.com/v1/oauth-token"
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@attrs.frozen
+class Secret:
+    """A value that must never be printed: ``repr``, ``str`` and f-strings show ``***``."""
+
+    _value: str = attrs.field(repr=False)
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+def _to_secret(value: str | Secret) -> Secret:
+    return value if isinstance(value, Secret) else Secret(value)
+
+
+class TeamPolicy(str, enum.Enum):
+    """What to do when the user installs into a team other than the ``team_id`` requested.
+
+    Miro's ``team_id`` only pre-selects a team; the user may pick another, so accepting is
+    the default."""
+
+    ACCEPT_ANY = "accept_any"
+    REQUIRE_REQUESTED = "require_requested"
+
+
+class UnsolicitedPolicy(str, enum.Enum):
+    """What to do with a callback that carries no ``state`` (an install started on Miro's side,
+    from the app settings page or the Web SDK). Such a callback cannot be tied to a browser
+    session, so it is rejected unless the app opts in."""
+
+    REJECT = "reject"
+    ACCEPT = "accept"
+
+
+def _check_decimal(name: str, value: str) -> None:
+    if not value or not value.isascii() or not value.isdigit():
+        raise ConfigError(f"{name} must be a decimal string such as 3074457363680401096.")
+
+
+def _check_url(name: str, value: str, *, allow_query: bool) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}.")
+    if parts.fragment:
+        raise ConfigError(f"{name} must not have a #fragment (RFC 6749 §3.1.2), got {value!r}.")
+    if parts.query and not allow_query:
+        raise ConfigError(f"{name} must not have a query string, got {value!r}.")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"{name} uses http on a non-loopback host ({parts.hostname}); use https "
+            "(RFC 9700 §2.6: plain http only for localhost, 127.0.0.1 or [::1])."
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """Everything miroflow needs to know about one Miro app.
+
+    ``redirect_uri`` must equal, character for character (trailing slash included), one of the
+    redirect URIs in the app's settings on Miro.
+    """
+
+    client_id: str
+    client_secret: Secret = attrs.field(converter=_to_secret, repr=False)
+    redirect_uri: str
+    authorize_endpoint: str = MIRO_AUTHORIZE_ENDPOINT
+    token_endpoint: str = MIRO_TOKEN_ENDPOINT
+    revoke_endpoint: str = MIRO_REVOKE_ENDPOINT
+    token_context_endpoint: str = MIRO_TOKEN_CONTEXT_ENDPOINT
+    #: Seconds a started flow may wait for its callback.
+    flow_lifetime: float = 900.0
+    #: Send a PKCE S256 challenge (RFC 7636). Miro's REST realm does not document PKCE, so it
+    #: is off by default; the simulator supports it.
+    pkce: bool = False
+    team_policy: TeamPolicy = attrs.field(default=TeamPolicy.ACCEPT_ANY, converter=TeamPolicy)
+    unsolicited_policy: UnsolicitedPolicy = attrs.field(
+        default=UnsolicitedPolicy.REJECT, converter=UnsolicitedPolicy
+    )
+    #: Where the browser goes after a successful flow, unless the flow asked for another
+    #: same-site path.
+    success_path: str = "/"
+    #: The binding cookie's name; by default ``__Host-miroflow`` over https and
+    #: ``miroflow_binding`` over http.
+    cookie_name: str | None = None
+
+    # Derived once, so the hot paths only concatenate.
+    _authorize_prefix: str = attrs.field(init=False, repr=False, eq=False)
+    _client_credentials: str = attrs.field(init=False, repr=False, eq=False)
+    _redirect_uri_param: str = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        _check_decimal("client_id", self.client_id)
+        if not self.client_secret.reveal():
+            raise ConfigError("client_secret must not be empty.")
+        _check_url("redirect_uri", self.redirect_uri, allow_query=True)
+        for name in (
+            "authorize_endpoint",
+            "token_endpoint",
+            "revoke_endpoint",
+            "token_context_endpoint",
+        ):
+            _check_url(name, getattr(self, name), allow_query=name == "authorize_endpoint")
+        if not self.flow_lifetime > 0:
+            raise ConfigError("flow_lifetime must be a positive number of seconds.")
+        check_return_path(self.success_path)
+        separator = "&" if "?" in self.authorize_endpoint else "?"
+        object.__setattr__(
+            self,
+            "_authorize_prefix",
+            f"{self.authorize_endpoint}{separator}response_type=code"
+            f"&client_id={quote(self.client_id, safe='')}"
+            f"&redirect_uri={quote(self.redirect_uri, safe='')}",
+        )
+        object.__setattr__(
+            self,
+            "_client_credentials",
+            f"&client_id={quote(self.client_id, safe='')}"
+            f"&client_secret={quote(self.client_secret.reveal(), safe='')}",
+        )
+        object.__setattr__(
+            self, "_redirect_uri_param", f"&redirect_uri={quote(self.redirect_uri, safe='')}"
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are Secure when the redirect URI is https."""
+        return self.redirect_uri.startswith("https:")
+
+    @property
+    def binding_cookie_name(self) -> str:
+        if self.cookie_name:
+            return self.cookie_name
+        return "__Host-miroflow" if self.secure_cookies else "miroflow_binding"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> ClientConfig:
+        """Read ``MIRO_CLIENT_ID``, ``MIRO_CLIENT_SECRET`` and ``MIRO_REDIRECT_URL`` (the names
+        Miro's official SDK reads); ``overrides`` set any other field."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field, variable in (
+            ("client_id", "MIRO_CLIENT_ID"),
+            ("client_secret", "MIRO_CLIENT_SECRET"),
+            ("redirect_uri", "MIRO_REDIRECT_URL"),
+        ):
+            if field in overrides:
+                continue
+            value = env.get(variable, "").strip()
+            if not value:
+                raise ConfigError(
+                    f"The environment variable {variable} is not set; it must hold the Miro "
+                    f"app's {field.replace('_', ' ')} (see the app's settings on Miro)."
+                )
+            values[field] = value
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def check_return_path(path: str) -> str:
+    """A same-site path to send the browser to after sign-in; never another site (an open
+    redirect)."""
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or "\\" in path
+        or not path.isascii()
+        or not path.isprintable()
+        or len(path) > 2048
+    ):
+        raise ConfigError(
+            f"A return path must be a same-site path starting with '/', got {path!r}."
+        )
+    return path

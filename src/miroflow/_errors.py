@@ -1,0 +1,321 @@
+"""One hierarchy for every error miroflow raises.
+
+Two kinds, as h11 does it:
+
+* ``UsageError``: the caller misused the API (a bug in the app or adapter). Raised as an
+  exception; nothing changes.
+* Everything else describes something the outside world did: the browser, Miro, the network
+  or a store. The flow machine turns these into a legal transition to a terminal state, and an
+  adapter answers ``error.status_code`` with ``error.message``.
+
+Every error carries a stable machine-readable ``code``, the HTTP status an adapter should
+answer, and a plain message. None ever holds a secret: messages are built from fixed text and
+non-secret facts only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthorizationDenied",
+    "BindingMismatch",
+    "CallbackError",
+    "ClientIdMismatch",
+    "CodeExpired",
+    "ConfigError",
+    "FlowExpired",
+    "InvalidTransition",
+    "MalformedCallback",
+    "MiroflowError",
+    "MissingBindingCookie",
+    "RecordError",
+    "StaleTokenWrite",
+    "StateAlreadyUsed",
+    "StoreError",
+    "StoreUnavailable",
+    "TeamMismatch",
+    "TokenEndpointError",
+    "TokenRequestRejected",
+    "TokenResponseMalformed",
+    "TransportError",
+    "TransportTimeout",
+    "UnknownState",
+    "UnsolicitedCallback",
+    "UsageError",
+]
+
+
+class MiroflowError(Exception):
+    """Base of every miroflow error.
+
+    ``code`` is stable and machine-readable; ``status_code`` is what an adapter answers the
+    browser; ``message`` is plain text for a person and never holds a secret.
+    """
+
+    code: str = "miroflow_error"
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+# --- the caller misused the API -------------------------------------------------------------
+
+
+class UsageError(MiroflowError):
+    """The app or adapter used miroflow wrongly. Fix the calling code."""
+
+    code = "usage_error"
+
+
+class InvalidTransition(UsageError):
+    """An input arrived in a state whose table row does not accept it; nothing changed."""
+
+    code = "invalid_transition"
+
+
+class ConfigError(UsageError):
+    """The configuration is missing a value or holds an invalid one."""
+
+    code = "config_error"
+
+
+# --- the browser (or Miro, through the browser) sent something wrong -------------------------
+
+
+class CallbackError(MiroflowError):
+    """The callback request cannot complete a flow."""
+
+    code = "callback_error"
+    status_code = 400
+
+
+class MalformedCallback(CallbackError):
+    """The callback's query string breaks the rules (a duplicate, a bad value, a missing one)."""
+
+    code = "malformed_callback"
+
+
+class MissingBindingCookie(CallbackError):
+    """The browser did not send back the cookie set when the flow started."""
+
+    code = "missing_binding_cookie"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or (
+                "The sign-in cookie did not come back with Miro's redirect, so this callback "
+                "cannot be tied to the browser that started it. Common causes: the flow started "
+                "on one host name and the redirect URI uses another (localhost vs 127.0.0.1), "
+                "the cookie is Secure but the site is served over http, a tunnel or proxy "
+                "changed the host, or the browser blocks cookies. Start again from the same "
+                "host as the redirect URI."
+            )
+        )
+
+
+class BindingMismatch(CallbackError):
+    """The state belongs to a flow started by another browser."""
+
+    code = "binding_mismatch"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or (
+                "This sign-in was started in another browser (or its cookie was replaced). "
+                "The flow was discarded; start again in this browser."
+            )
+        )
+
+
+class UnknownState(CallbackError):
+    """No flow matches the callback's state (never issued, or long forgotten)."""
+
+    code = "unknown_state"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or (
+                "This sign-in link is not known here: it was never issued by this app, or it "
+                "was forgotten (a restart with an in-memory store, or a different store per "
+                "worker). Start again."
+            )
+        )
+
+
+class StateAlreadyUsed(CallbackError):
+    """A callback for this flow was already handled (double submit, back button, replay)."""
+
+    code = "state_already_used"
+    status_code = 409
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or (
+                "This sign-in was already completed or is being completed by another request "
+                "(a double-submitted or replayed callback). Start again if you are not signed in."
+            )
+        )
+
+
+class FlowExpired(CallbackError):
+    """The flow outlived its deadline before the callback arrived."""
+
+    code = "flow_expired"
+
+    def __init__(self, expired_for: float, message: str | None = None) -> None:
+        self.expired_for = max(0.0, float(expired_for))
+        super().__init__(
+            message
+            or (
+                f"This sign-in expired {self.expired_for:.0f} seconds ago before Miro sent the "
+                "browser back. Start again and finish within the time allowed."
+            )
+        )
+
+
+class CodeExpired(FlowExpired):
+    """A received code was not exchanged within Miro's 10-minute code lifetime."""
+
+    code = "code_expired"
+
+    def __init__(self, expired_for: float, message: str | None = None) -> None:
+        super().__init__(
+            expired_for,
+            message
+            or (
+                "The authorization code was received but not exchanged within Miro's "
+                "10-minute code lifetime, so it was not used. Start again."
+            ),
+        )
+
+
+class UnsolicitedCallback(CallbackError):
+    """A callback without a state arrived (an install started on Miro's side) and the policy
+    rejects those."""
+
+    code = "unsolicited_callback"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or (
+                "This callback carries no state, so it was not started by this app (an install "
+                "from Miro's side). The app does not accept those; start from the app instead."
+            )
+        )
+
+
+class ClientIdMismatch(CallbackError):
+    """The callback names a client_id other than the configured one."""
+
+    code = "client_id_mismatch"
+
+
+class TeamMismatch(CallbackError):
+    """The user installed into a team other than the requested one, and the policy rejects it."""
+
+    code = "team_mismatch"
+
+
+class AuthorizationDenied(CallbackError):
+    """Miro redirected back with ``error=...`` (RFC 6749 §4.1.2.1): the user said no, or the
+    authorization server refused."""
+
+    code = "authorization_denied"
+    status_code = 403
+
+    def __init__(self, error: str, description: str | None = None) -> None:
+        self.error = error
+        self.description = description
+        if error == "access_denied":
+            text = "The authorization was cancelled on Miro's consent page."
+        else:
+            text = f"Miro refused the authorization request ({error})."
+        if description:
+            text += f" Miro said: {description}"
+        super().__init__(text)
+        if error in ("server_error", "temporarily_unavailable"):
+            self.status_code = 502
+
+
+# --- the token endpoint --------------------------------------------------------------------
+
+
+class TokenEndpointError(MiroflowError):
+    """The token endpoint did not give usable tokens."""
+
+    code = "token_endpoint_error"
+    status_code = 502
+
+
+class TokenRequestRejected(TokenEndpointError):
+    """The token endpoint answered with an error (Miro-shaped or RFC 6749 §5.2)."""
+
+    code = "token_request_rejected"
+
+    def __init__(self, http_status: int, error: str, description: str | None = None) -> None:
+        self.http_status = http_status
+        self.error = error
+        self.description = description
+        text = f"Miro's token endpoint rejected the request (HTTP {http_status}, {error})"
+        text += f": {description}" if description else "."
+        super().__init__(text)
+
+
+class TokenResponseMalformed(TokenEndpointError):
+    """The token endpoint's answer is not a token response miroflow can trust."""
+
+    code = "token_response_malformed"
+
+
+# --- the network and the stores -----------------------------------------------------------
+
+
+class TransportError(MiroflowError):
+    """The HTTP request did not complete (connection, TLS, size cap). A code exchange that
+    failed this way is never retried: the server may have redeemed the code."""
+
+    code = "transport_error"
+    status_code = 502
+
+
+class TransportTimeout(TransportError):
+    """The HTTP request did not complete within its deadline."""
+
+    code = "transport_timeout"
+    status_code = 504
+
+
+class StoreError(MiroflowError):
+    """A store failed to do what was asked."""
+
+    code = "store_error"
+    status_code = 503
+
+
+class StoreUnavailable(StoreError):
+    """The store's server could not be reached."""
+
+    code = "store_unavailable"
+
+
+class StaleTokenWrite(StoreError):
+    """A token write lost a compare-and-set: someone else wrote a newer version first."""
+
+    code = "stale_token_write"
+    status_code = 409
+
+
+class RecordError(StoreError):
+    """A stored record cannot be read: corrupt, or written by a newer schema version."""
+
+    code = "record_error"
+    status_code = 500

@@ -1,0 +1,44 @@
+"""HTTP requests and responses as plain values: what a Transport sends and returns."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["HttpRequest", "HttpResponse"]
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def find_header(headers: Headers, name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class HttpRequest:
+    """One HTTP request. The body may hold a client secret: it never appears in ``repr``."""
+
+    method: str
+    url: str
+    headers: Headers = ()
+    body: bytes = attrs.field(default=b"", repr=False)
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or None."""
+        return find_header(self.headers, name)
+
+
+@attrs.frozen(kw_only=True)
+class HttpResponse:
+    """One HTTP response, as received (a transport never follows redirects)."""
+
+    status: int
+    headers: Headers = ()
+    body: bytes = attrs.field(default=b"", repr=False)
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or None."""
+        return find_header(self.headers, name)

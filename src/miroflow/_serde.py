@@ -1,0 +1,110 @@
+"""Storage records: every snapshot crosses a boundary through one cattrs converter.
+
+A record is a JSON-able dict with a schema version under ``"v"``. Reading a record written by
+a newer (or unknown) version fails with ``RecordError`` instead of guessing; so does a corrupt
+one. Messages name the field at fault, never its value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import cattrs
+
+from ._errors import RecordError
+from ._model import Flow, FlowState, TokenSet
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "dumps_flow",
+    "dumps_tokens",
+    "flow_from_record",
+    "flow_to_record",
+    "loads_flow",
+    "loads_tokens",
+    "tokens_from_record",
+    "tokens_to_record",
+]
+
+SCHEMA_VERSION = 1
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter.register_unstructure_hook(FlowState, lambda state: state.value)
+
+T = TypeVar("T")
+
+
+def _to_record(value: object) -> dict[str, Any]:
+    record: dict[str, Any] = _converter.unstructure(value)
+    record["v"] = SCHEMA_VERSION
+    return record
+
+
+def _from_record(record: Mapping[str, Any], cls: type[T]) -> T:
+    if not isinstance(record, Mapping):
+        raise RecordError(f"A {cls.__name__} record must be a JSON object.")
+    version = record.get("v")
+    if type(version) is not int:
+        raise RecordError(f"A {cls.__name__} record has no schema version.")
+    if version != SCHEMA_VERSION:
+        raise RecordError(
+            f"A {cls.__name__} record has schema version {version}; this miroflow reads "
+            f"version {SCHEMA_VERSION}. Upgrade miroflow (a newer one wrote it)."
+            if version > SCHEMA_VERSION
+            else f"A {cls.__name__} record has unknown schema version {version}."
+        )
+    fields = {key: value for key, value in record.items() if key != "v"}
+    try:
+        return _converter.structure(fields, cls)
+    except Exception as exc:  # cattrs raises several types; none may escape with a value
+        raise RecordError(f"A {cls.__name__} record is corrupt ({_describe(exc)}).") from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.ClassValidationError):
+        notes = cattrs.transform_error(exc)
+        # transform_error yields "invalid value for type, expected X @ $.field": keep the
+        # shape and the path, which carry no values.
+        return "; ".join(notes)
+    return type(exc).__name__
+
+
+def flow_to_record(flow: Flow) -> dict[str, Any]:
+    return _to_record(flow)
+
+
+def flow_from_record(record: Mapping[str, Any]) -> Flow:
+    return _from_record(record, Flow)
+
+
+def tokens_to_record(tokens: TokenSet) -> dict[str, Any]:
+    return _to_record(tokens)
+
+
+def tokens_from_record(record: Mapping[str, Any]) -> TokenSet:
+    return _from_record(record, TokenSet)
+
+
+def _loads(data: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise RecordError(f"A {what} record is not valid JSON.") from None
+
+
+def dumps_flow(flow: Flow) -> bytes:
+    return json.dumps(flow_to_record(flow), separators=(",", ":")).encode()
+
+
+def loads_flow(data: bytes | str) -> Flow:
+    return flow_from_record(_loads(data, "Flow"))
+
+
+def dumps_tokens(tokens: TokenSet) -> bytes:
+    return json.dumps(tokens_to_record(tokens), separators=(",", ":")).encode()
+
+
+def loads_tokens(data: bytes | str) -> TokenSet:
+    return tokens_from_record(_loads(data, "TokenSet"))

@@ -1,0 +1,111 @@
+"""What goes out on the wire, as pure functions: the authorization link and the token-endpoint
+requests, exactly to Miro's contract (specs/flow.md, "The wire").
+
+The fixed part of each is encoded once per ``ClientConfig``; a call only concatenates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from urllib.parse import quote
+
+from ._config import ClientConfig
+from ._errors import UsageError
+from ._http import HttpRequest
+
+__all__ = [
+    "authorize_url",
+    "b64url",
+    "code_challenge",
+    "refresh_request",
+    "revoke_request",
+    "token_request",
+]
+
+_FORM_HEADERS = (
+    ("Content-Type", "application/x-www-form-urlencoded"),
+    ("Accept", "application/json"),
+)
+_JSON_HEADERS = (("Content-Type", "application/json"), ("Accept", "application/json"))
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url (RFC 4648 §5): 32 bytes become 43 URL-safe characters."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def code_challenge(verifier: str) -> str:
+    """The PKCE S256 challenge of ``verifier`` (RFC 7636 §4.2)."""
+    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+def authorize_url(
+    config: ClientConfig,
+    state: str,
+    *,
+    team_id: str | None = None,
+    code_verifier: str | None = None,
+) -> str:
+    """The link that sends the browser to Miro's consent page.
+
+    ``state`` is URL-safe by construction (base64url), so it is appended as is; ``team_id``
+    only pre-selects a team (the user may pick another).
+    """
+    url = f"{config._authorize_prefix}&state={quote(state, safe='')}"
+    if team_id is not None:
+        url += f"&team_id={team_id}"
+    if code_verifier is not None:
+        url += f"&code_challenge={code_challenge(code_verifier)}&code_challenge_method=S256"
+    return url
+
+
+def token_request(
+    config: ClientConfig, code: str, *, code_verifier: str | None = None
+) -> HttpRequest:
+    """The code exchange: a form-encoded POST with the secret in the body, never the URL, and
+    the redirect URI identical to the authorization request's."""
+    if not code:
+        raise UsageError("token_request needs the authorization code.")
+    body = (
+        f"grant_type=authorization_code&code={quote(code, safe='')}"
+        f"{config._redirect_uri_param}{config._client_credentials}"
+    )
+    if code_verifier is not None:
+        body += f"&code_verifier={code_verifier}"
+    return HttpRequest(
+        method="POST", url=config.token_endpoint, headers=_FORM_HEADERS, body=body.encode()
+    )
+
+
+def refresh_request(config: ClientConfig, refresh_token: str) -> HttpRequest:
+    """A refresh-token grant. Miro rotates: the answer carries a new pair and the old pair
+    stops working at once, so refreshes of one token set must be serialized."""
+    if not refresh_token:
+        raise UsageError("refresh_request needs a refresh token.")
+    body = (
+        f"grant_type=refresh_token&refresh_token={quote(refresh_token, safe='')}"
+        f"{config._client_credentials}"
+    )
+    return HttpRequest(
+        method="POST", url=config.token_endpoint, headers=_FORM_HEADERS, body=body.encode()
+    )
+
+
+def revoke_request(config: ClientConfig, access_token: str) -> HttpRequest:
+    """Miro's v2 revoke (JSON body; 204 on success, 404 for an unknown token). It also kills
+    the refresh token; the app stays installed."""
+    if not access_token:
+        raise UsageError("revoke_request needs an access token.")
+    body = json.dumps(
+        {
+            "accessToken": access_token,
+            "clientId": config.client_id,
+            "clientSecret": config.client_secret.reveal(),
+        },
+        separators=(",", ":"),
+    )
+    return HttpRequest(
+        method="POST", url=config.revoke_endpoint, headers=_JSON_HEADERS, body=body.encode()
+    )
