@@ -100,6 +100,7 @@ from ._serde import (
     tokens_from_record,
     tokens_to_record,
 )
+from ._spec import table_to_mermaid, table_to_spec
 from ._token_response import parse_token_response
 from ._wire import (
     authorize_url,
@@ -207,6 +208,8 @@ __all__ = [
     "refresh_request",
     "revoke_request",
     "step",
+    "table_to_mermaid",
+    "table_to_spec",
     "token_request",
     "tokens_from_record",
     "tokens_to_record",

@@ -23,6 +23,7 @@ from ._errors import (
     StoreError,
     TransportError,
     UnknownState,
+    UsageError,
 )
 from ._events import (
     CallbackReceived,
@@ -87,7 +88,8 @@ class Answer:
     """
 
     status: int
-    location: str | None = None
+    #: Kept out of ``repr``: a redirect to Miro carries the flow's state.
+    location: str | None = attrs.field(default=None, repr=False)
     cookies: tuple[SetCookie, ...] = ()
     error: MiroflowError | None = None
     tokens: TokenSet | None = None
@@ -137,7 +139,9 @@ def start(
     count = 1 + (not reuse) + config.pkce
     random: bytes = yield DrawRandom(_TOKEN_BYTES * count)
     if len(random) != _TOKEN_BYTES * count:
-        raise StoreError("The entropy source returned the wrong number of bytes.")
+        raise UsageError(
+            f"The entropy source returned {len(random)} bytes; {_TOKEN_BYTES * count} were asked."
+        )
     parts = [b64url(random[i : i + _TOKEN_BYTES]) for i in range(0, len(random), _TOKEN_BYTES)]
     started = FlowStarted(
         state_token=parts[0],

@@ -145,9 +145,10 @@ class DeleteFlow:
 
 @attrs.frozen(kw_only=True)
 class RedirectBrowser:
-    """Answer the browser with a 302 to ``location`` (setting ``cookie`` if given)."""
+    """Answer the browser with a 302 to ``location`` (setting ``cookie`` if given). The
+    location may carry the state, so it stays out of ``repr``."""
 
-    location: str
+    location: str = attrs.field(repr=False)
     cookie: SetCookie | None = None
 
 
