@@ -17,7 +17,7 @@ from ._config import (
     TeamPolicy,
     UnsolicitedPolicy,
 )
-from ._driver import Answer
+from ._driver import Answer, Observer, Transition
 from ._errors import (
     AuthorizationDenied,
     BindingMismatch,
@@ -158,6 +158,7 @@ __all__ = [
     "MemoryTokenStore",
     "MiroflowError",
     "MissingBindingCookie",
+    "Observer",
     "RecordError",
     "RedirectBrowser",
     "RespondWithError",
@@ -182,6 +183,7 @@ __all__ = [
     "TokenResponseReceived",
     "TokenSet",
     "TokenStore",
+    "Transition",
     "Transport",
     "TransportError",
     "TransportFailed",

@@ -8,7 +8,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._config import ClientConfig
-from ._driver import Answer, ClaimFlow, DrawRandom, Procedure, ReadClock, handle_callback, start
+from ._driver import (
+    Answer,
+    ClaimFlow,
+    DrawRandom,
+    Observer,
+    Procedure,
+    ReadClock,
+    handle_callback,
+    start,
+)
 from ._errors import MiroflowError
 from ._events import DeleteFlow, SaveFlow, SendTokenRequest, StoreTokens
 from ._ports import (
@@ -26,10 +35,18 @@ __all__ = ["AsyncClient", "Client"]
 
 
 class _Base:
-    def __init__(self, config: ClientConfig, *, clock: Clock, entropy: Entropy) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        clock: Clock,
+        entropy: Entropy,
+        on_transition: Observer | None,
+    ) -> None:
         self.config = config
         self._clock = clock
         self._entropy = entropy
+        self._observe = on_transition
 
     @property
     def cookie_name(self) -> str:
@@ -40,18 +57,25 @@ class _Base:
         self, binding_cookie: str | None, team_id: str | None, return_path: str | None
     ) -> Procedure:
         return start(
-            self.config, binding_cookie=binding_cookie, team_id=team_id, return_path=return_path
+            self.config,
+            binding_cookie=binding_cookie,
+            team_id=team_id,
+            return_path=return_path,
+            observe=self._observe,
         )
 
     def _callback(self, query: str | bytes, binding_cookie: str | None) -> Procedure:
-        return handle_callback(self.config, query, binding_cookie=binding_cookie)
+        return handle_callback(
+            self.config, query, binding_cookie=binding_cookie, observe=self._observe
+        )
 
 
 class Client(_Base):
     """Runs flows with blocking ports (threads, WSGI).
 
     ``clock`` and ``entropy`` are explicit because the core never reads the system clock or
-    random source itself: pass ``time.time`` and ``os.urandom``.
+    random source itself: pass ``time.time`` and ``os.urandom``. ``on_transition``, if given,
+    is called with a ``Transition`` for every step the machine takes (for logs and traces).
     """
 
     def __init__(
@@ -63,8 +87,9 @@ class Client(_Base):
         transport: Transport,
         clock: Clock,
         entropy: Entropy,
+        on_transition: Observer | None = None,
     ) -> None:
-        super().__init__(config, clock=clock, entropy=entropy)
+        super().__init__(config, clock=clock, entropy=entropy, on_transition=on_transition)
         self.flows = flows
         self.tokens = tokens
         self.transport = transport
@@ -123,8 +148,9 @@ class AsyncClient(_Base):
         transport: AsyncTransport,
         clock: Clock,
         entropy: Entropy,
+        on_transition: Observer | None = None,
     ) -> None:
-        super().__init__(config, clock=clock, entropy=entropy)
+        super().__init__(config, clock=clock, entropy=entropy, on_transition=on_transition)
         self.flows = flows
         self.tokens = tokens
         self.transport = transport

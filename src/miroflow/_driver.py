@@ -9,7 +9,7 @@ generator as a ``MiroflowError``. ``Client`` runs these generators with blocking
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import attrs
@@ -43,10 +43,10 @@ from ._events import (
 )
 from ._http import HttpResponse
 from ._machine import step
-from ._model import Claim, ClaimOutcome, Flow, TokenSet, hash_secret
+from ._model import Claim, ClaimOutcome, Flow, FlowState, TokenSet, hash_secret
 from ._wire import b64url
 
-__all__ = ["Answer", "ClaimFlow", "DrawRandom", "Operation", "ReadClock"]
+__all__ = ["Answer", "ClaimFlow", "DrawRandom", "Observer", "Operation", "ReadClock", "Transition"]
 
 _TOKEN_BYTES = 32
 
@@ -72,6 +72,39 @@ class ClaimFlow:
 
 
 READ_CLOCK = ReadClock()
+
+
+@attrs.frozen(kw_only=True)
+class Transition:
+    """One step the machine took, as reported to an observer (for logs, traces, the demo).
+    It names states, inputs and effects only: no secret."""
+
+    now: float
+    before: FlowState | None
+    input: str
+    after: FlowState
+    effects: tuple[str, ...]
+
+
+Observer = Callable[[Transition], None]
+
+
+def _advance(
+    config: ClientConfig, flow: Flow | None, event: Input, now: float, observe: Observer | None
+) -> Step:
+    result = step(flow, event, config=config, now=now)
+    if observe is not None:
+        observe(
+            Transition(
+                now=now,
+                before=None if flow is None else flow.state,
+                input=type(event).__name__,
+                after=result.flow.state,
+                effects=tuple(type(effect).__name__ for effect in result.effects),
+            )
+        )
+    return result
+
 
 Operation = (
     ReadClock | DrawRandom | ClaimFlow | SaveFlow | DeleteFlow | SendTokenRequest | StoreTokens
@@ -132,6 +165,7 @@ def start(
     binding_cookie: str | None,
     team_id: str | None,
     return_path: str | None,
+    observe: Observer | None = None,
 ) -> Procedure:
     """Start a flow: draw the state (and binding, and verifier), save, redirect to Miro."""
     now = yield READ_CLOCK
@@ -150,11 +184,15 @@ def start(
         team_id=team_id,
         return_path=return_path,
     )
-    return (yield from _carry_out(config, step(None, started, config=config, now=now)))
+    return (yield from _carry_out(config, _advance(config, None, started, now, observe), observe))
 
 
 def handle_callback(
-    config: ClientConfig, query: str | bytes, *, binding_cookie: str | None
+    config: ClientConfig,
+    query: str | bytes,
+    *,
+    binding_cookie: str | None,
+    observe: Observer | None = None,
 ) -> Procedure:
     """Handle Miro's redirect back: parse, claim the flow, verify, exchange, store."""
     now = yield READ_CLOCK
@@ -164,12 +202,12 @@ def handle_callback(
         return error_answer(error)
     if callback.state is None:
         event: Input = UnsolicitedCallbackReceived(callback=callback)
-        return (yield from _carry_out(config, step(None, event, config=config, now=now)))
+        return (yield from _carry_out(config, _advance(config, None, event, now, observe), observe))
     claim = yield from _claim(callback, now)
     if isinstance(claim, Answer):
         return claim
     event = CallbackReceived(callback=callback, binding=binding_cookie)
-    return (yield from _carry_out(config, step(claim, event, config=config, now=now)))
+    return (yield from _carry_out(config, _advance(config, claim, event, now, observe), observe))
 
 
 def _claim(callback: Callback, now: float) -> Generator[Operation, Any, Flow | Answer]:
@@ -186,7 +224,7 @@ def _claim(callback: Callback, now: float) -> Generator[Operation, Any, Flow | A
     return claim.flow
 
 
-def _carry_out(config: ClientConfig, current: Step) -> Procedure:
+def _carry_out(config: ClientConfig, current: Step, observe: Observer | None) -> Procedure:
     """Execute a step's effects in order; a token answer becomes the next input."""
     cookies: tuple[SetCookie, ...] = ()
     tokens: TokenSet | None = None
@@ -217,7 +255,7 @@ def _carry_out(config: ClientConfig, current: Step) -> Procedure:
         if next_input is None:
             return _silent(current)
         now = yield READ_CLOCK
-        current = step(current.flow, next_input, config=config, now=now)
+        current = _advance(config, current.flow, next_input, now, observe)
 
 
 def _send(effect: SendTokenRequest) -> Generator[Operation, Any, Input]:

@@ -255,3 +255,36 @@ def run_both(script: list[tuple[str, int]]) -> tuple[list[object], list[object]]
 def test_sync_and_async_clients_answer_identically(script: list[tuple[str, int]]) -> None:
     sync, asynchronous = run_both(script)
     assert sync == asynchronous
+
+
+def test_on_transition_reports_every_step_without_secrets() -> None:
+    seen: list[miroflow.Transition] = []
+    client = miroflow.Client(
+        CONFIG,
+        flows=miroflow.MemoryFlowStore(),
+        tokens=miroflow.MemoryTokenStore(),
+        transport=Endpoint(),
+        clock=lambda: 1000.0,
+        entropy=os.urandom,
+        on_transition=seen.append,
+    )
+    started = client.start()
+    client.handle_callback(
+        f"code=c&state={state_of(started)}", binding_cookie=started.cookies[0].value
+    )
+    assert [(t.before, t.input, t.after, t.effects) for t in seen] == [
+        (None, "FlowStarted", miroflow.FlowState.PENDING, ("SaveFlow", "RedirectBrowser")),
+        (
+            miroflow.FlowState.PENDING,
+            "CallbackReceived",
+            miroflow.FlowState.CODE_RECEIVED,
+            ("SendTokenRequest",),
+        ),
+        (
+            miroflow.FlowState.CODE_RECEIVED,
+            "TokenResponseReceived",
+            miroflow.FlowState.CONSUMED,
+            ("StoreTokens", "RedirectBrowser"),
+        ),
+    ]
+    assert state_of(started) not in repr(seen)
