@@ -72,6 +72,7 @@ class ClaimFlow:
 
 
 READ_CLOCK = ReadClock()
+_DRAWS = {count: DrawRandom(_TOKEN_BYTES * count) for count in (1, 2, 3)}
 
 
 @attrs.frozen(kw_only=True)
@@ -171,7 +172,7 @@ def start(
     now = yield READ_CLOCK
     reuse = _valid_binding(binding_cookie)
     count = 1 + (not reuse) + config.pkce
-    random: bytes = yield DrawRandom(_TOKEN_BYTES * count)
+    random: bytes = yield _DRAWS[count]
     if len(random) != _TOKEN_BYTES * count:
         raise UsageError(
             f"The entropy source returned {len(random)} bytes; {_TOKEN_BYTES * count} were asked."

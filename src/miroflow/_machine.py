@@ -103,10 +103,11 @@ def _end(flow: Flow, state: FlowState, error: MiroflowError, *extra: Effect) -> 
 
 
 def _start(flow: None, event: FlowStarted, config: ClientConfig, now: float) -> Step:
-    for name in ("state_token", "binding"):
-        value = getattr(event, name)
-        if len(value) < MIN_TOKEN_LENGTH:
-            raise UsageError(f"FlowStarted.{name} must carry at least 256 bits (43 base64url).")
+    if len(event.state_token) < MIN_TOKEN_LENGTH or len(event.binding) < MIN_TOKEN_LENGTH:
+        raise UsageError(
+            "FlowStarted's state_token and binding must carry at least 256 bits "
+            "(43 base64url characters)."
+        )
     if event.team_id is not None and not (event.team_id.isascii() and event.team_id.isdigit()):
         raise UsageError("FlowStarted.team_id must be a decimal Miro team ID.")
     if event.return_path is not None:

@@ -4,8 +4,7 @@ process only (use SQLite, Redis or PostgreSQL when several workers serve callbac
 from __future__ import annotations
 
 import threading
-
-import attrs
+from typing import NamedTuple
 
 from ._errors import StaleTokenWrite
 from ._model import (
@@ -28,8 +27,8 @@ __all__ = [
 _SWEEP_EVERY = 1024
 
 
-@attrs.frozen
-class _Entry:
+class _Entry(NamedTuple):
+    # A tuple, not an attrs class: this is on the hot path of every start and callback.
     flow: Flow
     claimed: bool
 
