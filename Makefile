@@ -19,7 +19,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy src/miroflow $(ADAPTER_PACKAGES) tests/typing
+	$(VENV)/bin/mypy src/miroflow $(ADAPTER_PACKAGES) tests/typing benchmarks specs/generate.py examples
 
 pytest: install
 	$(VENV)/bin/pytest -q
