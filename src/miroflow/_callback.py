@@ -68,9 +68,9 @@ def parse_callback(query: str | bytes) -> Callback:
         if not part:
             continue
         raw_name, _, raw_value = part.partition("=")
-        name = _decode(raw_name, "a parameter name")
+        name = _decode_name(raw_name)
         if name not in _KNOWN:
-            continue
+            continue  # unknown, or not valid UTF-8 and so none of ours: ignored either way
         if name in seen:
             raise MalformedCallback(
                 f"The callback gives the parameter {name!r} more than once; miroflow never "
@@ -116,12 +116,22 @@ def parse_callback(query: str | bytes) -> Callback:
     )
 
 
-def _decode(raw: str, what: str) -> str:
+def _decode_name(raw: str) -> str | None:
+    """A parameter's name, or None when it does not decode (then it cannot be a known one)."""
+    if "%" not in raw and "+" not in raw:
+        return raw
+    try:
+        return unquote_plus(raw, errors="strict")
+    except UnicodeDecodeError:
+        return None
+
+
+def _decode(raw: str, name: str) -> str:
     if "%" not in raw and "+" not in raw:
         return raw
     try:
         return unquote_plus(raw, errors="strict")
     except UnicodeDecodeError:
         raise MalformedCallback(
-            f"The callback's {what} is not valid percent-encoded UTF-8."
+            f"The callback's {name!r} is not valid percent-encoded UTF-8."
         ) from None

@@ -4,8 +4,10 @@ request encoded once."""
 from __future__ import annotations
 
 import enum
+import math
 import os
 from collections.abc import Mapping
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -29,6 +31,11 @@ MIRO_REVOKE_ENDPOINT = "https://api.miro.com/v2/oauth/revoke"
 MIRO_TOKEN_CONTEXT_ENDPOINT = "https://api.miro.com/v1/oauth-token"
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+#: RFC 6265 §4.1.1 cookie-name: an RFC 2616 token (visible ASCII except separators).
+_COOKIE_NAME_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
 
 
 @attrs.frozen
@@ -71,13 +78,44 @@ class UnsolicitedPolicy(str, enum.Enum):
     ACCEPT = "accept"
 
 
-def _check_decimal(name: str, value: str) -> None:
-    if not value or not value.isascii() or not value.isdigit():
+_Policy = TypeVar("_Policy", TeamPolicy, UnsolicitedPolicy)
+
+
+def _policy(kind: type[_Policy], name: str, value: object) -> _Policy:
+    """The policy named by ``value`` (a member or its string), or a ConfigError listing the
+    values that exist (never a bare ValueError from the enum)."""
+    try:
+        return kind(value)
+    except (ValueError, TypeError):
+        choices = ", ".join(repr(member.value) for member in kind)
+        raise ConfigError(f"{name} must be one of {choices}.") from None
+
+
+def _team_policy(value: object) -> TeamPolicy:
+    return _policy(TeamPolicy, "team_policy", value)
+
+
+def _unsolicited_policy(value: object) -> UnsolicitedPolicy:
+    return _policy(UnsolicitedPolicy, "unsolicited_policy", value)
+
+
+def _check_decimal(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value or not value.isascii() or not value.isdigit():
         raise ConfigError(f"{name} must be a decimal string such as 3074457363680401096.")
 
 
-def _check_url(name: str, value: str, *, allow_query: bool) -> None:
-    parts = urlsplit(value)
+def _check_url(name: str, value: object, *, allow_query: bool) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a URL string, not {type(value).__name__}.")
+    # urlsplit silently drops tabs and newlines, so check the text it would not see; a space
+    # or control character can never match the URI registered on Miro.
+    if " " in value or not value.isprintable():
+        raise ConfigError(f"{name} must not contain spaces or control characters, got {value!r}.")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - reading it validates the port (a ValueError when out of range)
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid URL (host or port), got {value!r}.") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}.")
     if parts.fragment:
@@ -111,9 +149,10 @@ class ClientConfig:
     #: Send a PKCE S256 challenge (RFC 7636). Miro's REST realm does not document PKCE, so it
     #: is off by default; the simulator supports it.
     pkce: bool = False
-    team_policy: TeamPolicy = attrs.field(default=TeamPolicy.ACCEPT_ANY, converter=TeamPolicy)
+    team_policy: TeamPolicy = attrs.field(default=TeamPolicy.ACCEPT_ANY, converter=_team_policy)
     unsolicited_policy: UnsolicitedPolicy = attrs.field(
-        default=UnsolicitedPolicy.REJECT, converter=UnsolicitedPolicy
+        default=UnsolicitedPolicy.REJECT,
+        converter=_unsolicited_policy,
     )
     #: Where the browser goes after a successful flow, unless the flow asked for another
     #: same-site path.
@@ -129,8 +168,9 @@ class ClientConfig:
 
     def __attrs_post_init__(self) -> None:
         _check_decimal("client_id", self.client_id)
-        if not self.client_secret.reveal():
-            raise ConfigError("client_secret must not be empty.")
+        secret: object = self.client_secret.reveal()
+        if not isinstance(secret, str) or not secret:
+            raise ConfigError("client_secret must be a non-empty string.")
         _check_url("redirect_uri", self.redirect_uri, allow_query=True)
         for name in (
             "authorize_endpoint",
@@ -139,9 +179,18 @@ class ClientConfig:
             "token_context_endpoint",
         ):
             _check_url(name, getattr(self, name), allow_query=name == "authorize_endpoint")
-        if not self.flow_lifetime > 0:
-            raise ConfigError("flow_lifetime must be a positive number of seconds.")
+        lifetime: object = self.flow_lifetime
+        # A bool is an int, and an infinite lifetime would overflow the cookie's Max-Age.
+        if (
+            isinstance(lifetime, bool)
+            or not isinstance(lifetime, (int, float))
+            or not 0 < lifetime < math.inf
+        ):
+            raise ConfigError("flow_lifetime must be a positive, finite number of seconds.")
+        if not isinstance(self.success_path, str):
+            raise ConfigError("success_path must be a same-site path such as '/'.")
         check_return_path(self.success_path)
+        self._check_cookie_name()
         separator = "&" if "?" in self.authorize_endpoint else "?"
         object.__setattr__(
             self,
@@ -160,10 +209,27 @@ class ClientConfig:
             self, "_redirect_uri_param", f"&redirect_uri={quote(self.redirect_uri, safe='')}"
         )
 
+    def _check_cookie_name(self) -> None:
+        name: object = self.cookie_name
+        if not name:
+            return  # None (or empty) picks the default name
+        if not isinstance(name, str) or not set(name) <= _COOKIE_NAME_CHARS:
+            raise ConfigError(
+                "cookie_name must be an RFC 6265 cookie name: ASCII letters, digits and "
+                "!#$%&'*+-.^_`|~ only."
+            )
+        # Browsers drop a __Host-/__Secure- cookie that is not Secure (prefixes match in any
+        # case), which would only show later as a puzzling MissingBindingCookie.
+        if name.lower().startswith(("__host-", "__secure-")) and not self.secure_cookies:
+            raise ConfigError(
+                f"cookie_name {name!r} has a prefix browsers accept only on Secure cookies, but "
+                "the redirect_uri is plain http: use https or a name without the prefix."
+            )
+
     @property
     def secure_cookies(self) -> bool:
-        """Cookies are Secure when the redirect URI is https."""
-        return self.redirect_uri.startswith("https:")
+        """Cookies are Secure when the redirect URI is https (the scheme in any case)."""
+        return self.redirect_uri[:6].lower() == "https:"
 
     @property
     def binding_cookie_name(self) -> str:
@@ -177,6 +243,13 @@ class ClientConfig:
     ) -> ClientConfig:
         """Read ``MIRO_CLIENT_ID``, ``MIRO_CLIENT_SECRET`` and ``MIRO_REDIRECT_URL`` (the names
         Miro's official SDK reads); ``overrides`` set any other field."""
+        known = {field.alias for field in attrs.fields(cls) if field.init}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(
+                f"ClientConfig.from_env got unknown settings: {', '.join(unknown)}. The "
+                f"settings are: {', '.join(sorted(known))}."
+            )
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for field, variable in (
@@ -201,7 +274,8 @@ def check_return_path(path: str) -> str:
     """A same-site path to send the browser to after sign-in; never another site (an open
     redirect)."""
     if (
-        not path.startswith("/")
+        not isinstance(path, str)
+        or not path.startswith("/")
         or path.startswith("//")
         or "\\" in path
         or not path.isascii()

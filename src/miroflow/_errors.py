@@ -15,6 +15,8 @@ non-secret facts only.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthorizationDenied",
     "BindingMismatch",
@@ -60,6 +62,18 @@ class MiroflowError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds an exception by calling ``type(self)(*self.args)``, which breaks
+        # (or garbles) every error whose constructor takes other arguments than the message.
+        # Errors cross process boundaries (worker pools, task queues), so rebuild from state.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[MiroflowError], args: tuple[Any, ...]) -> MiroflowError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
 
 
 # --- the caller misused the API -------------------------------------------------------------

@@ -8,6 +8,7 @@ one. Messages name the field at fault, never its value (it may be a secret).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -32,6 +33,48 @@ SCHEMA_VERSION = 1
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_unstructure_hook(FlowState, lambda state: state.value)
+
+
+# cattrs' default hooks coerce (str(x), float(x), tuple(x)): a number would become a token, a
+# string a time, "abc" the scopes ('a', 'b', 'c'), and NaN a deadline that never passes. A
+# record holds exactly the JSON types its fields declare, or it is corrupt.
+def _structure_str(value: object, _: object) -> str:
+    if value.__class__ is not str:
+        raise TypeError("not a string")
+    return value
+
+
+def _structure_time(value: object, _: object) -> float:
+    # Exact class checks: they are the fast path, and they keep bool (an int) out.
+    if value.__class__ is float:
+        result: float = value
+    elif value.__class__ is int:
+        try:
+            result = float(value)
+        except OverflowError:
+            raise ValueError("out of range") from None
+    else:
+        raise TypeError("not a number")
+    if not math.isfinite(result):
+        raise ValueError("not finite")
+    return result
+
+
+def _structure_strings(value: object, _: object) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise TypeError("not a list")
+    return tuple(_structure_str(item, str) for item in value)
+
+
+def _structure_state(value: object, _: object) -> FlowState:
+    # Registered on its own: FlowState is a str, so the str hook above would claim it.
+    return FlowState(_structure_str(value, str))
+
+
+_converter.register_structure_hook(str, _structure_str)
+_converter.register_structure_hook(FlowState, _structure_state)
+_converter.register_structure_hook(float, _structure_time)
+_converter.register_structure_hook_func(lambda kind: kind == tuple[str, ...], _structure_strings)
 
 T = TypeVar("T")
 
@@ -63,12 +106,21 @@ def _from_record(record: Mapping[str, Any], cls: type[T]) -> T:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, cattrs.ClassValidationError):
-        notes = cattrs.transform_error(exc)
-        # transform_error yields "invalid value for type, expected X @ $.field": keep the
-        # shape and the path, which carry no values.
-        return "; ".join(notes)
-    return type(exc).__name__
+    # Each note is "what @ $.field": the shape and the path, never the value (cattrs' own
+    # formatter quotes the exception's text, which may hold the value).
+    return "; ".join(cattrs.transform_error(exc, format_exception=_shape))
+
+
+def _shape(exc: BaseException, expected: type | None) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unexpected fields ({', '.join(sorted(exc.extra_fields))})"
+    if expected is None:
+        return "invalid value"
+    # A type's name, or a union's text ("str | None"); neither holds a value.
+    name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+    return f"invalid value, expected {name}"
 
 
 def flow_to_record(flow: Flow) -> dict[str, Any]:

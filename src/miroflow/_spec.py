@@ -30,6 +30,7 @@ def _ordered(table: Mapping[tuple[Any, type[Any]], Any]) -> list[tuple[Any, type
             states.append(state)
         if input_type not in inputs:
             inputs.append(input_type)
+
     # None (before any flow) first, then the states in their enum order; inputs as declared.
     def state_rank(state: Any) -> tuple[int, int]:
         if state is None:

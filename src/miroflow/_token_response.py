@@ -43,14 +43,29 @@ def _parse_float(text: str) -> float:
     return value
 
 
+class _FieldGivenTwice(ValueError):
+    """A JSON object names a field twice."""
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        # As with a callback parameter given twice: never let the first or the last one win.
+        raise _FieldGivenTwice("a JSON object in the body gives a field twice")
+    return document
+
+
+# Built once: json.loads with options builds a new decoder on every call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_fields,
+    parse_int=_IntLiteral,
+    parse_float=_parse_float,
+    parse_constant=_reject_constant,
+)
+
+
 def _load_json(body: bytes) -> Any:
-    text = body.decode("utf-8")
-    return json.loads(
-        text,
-        parse_int=_IntLiteral,
-        parse_float=_parse_float,
-        parse_constant=_reject_constant,
-    )
+    return _DECODER.decode(body.decode("utf-8"))
 
 
 def _safe_text(value: object) -> str | None:
@@ -74,10 +89,13 @@ def parse_token_response(response: HttpResponse, *, now: float) -> TokenSet:
         raise _malformed(f"the body is larger than {MAX_BODY} bytes")
     try:
         document = _load_json(response.body)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         document = None
         if status == 200:
-            raise _malformed("HTTP 200 with a body that is not JSON") from None
+            twice = isinstance(error, _FieldGivenTwice)
+            raise _malformed(
+                str(error) if twice else "HTTP 200 with a body that is not JSON"
+            ) from None
     if status != 200 or (isinstance(document, dict) and "error" in document):
         raise _rejection(status, document)
     if not isinstance(document, dict):
@@ -126,8 +144,10 @@ def _identifier(document: dict[str, Any], name: str) -> str:
         text = value
     else:  # floats, booleans, objects: never an ID
         raise _malformed(f"'{name}' is neither a string nor an integer")
-    if not text or len(text) > MAX_ID_LENGTH or not (text.isascii() and text.isprintable()):
-        raise _malformed(f"'{name}' is empty, too long, or not printable ASCII")
+    # Miro's IDs are decimal (the callback parser holds team_id to the same rule), so a token
+    # set can always be matched with the team a callback named.
+    if not text or len(text) > MAX_ID_LENGTH or not (text.isascii() and text.isdigit()):
+        raise _malformed(f"'{name}' is not a decimal ID of at most {MAX_ID_LENGTH} digits")
     return text
 
 

@@ -38,7 +38,12 @@ def b64url(data: bytes) -> str:
 
 def code_challenge(verifier: str) -> str:
     """The PKCE S256 challenge of ``verifier`` (RFC 7636 §4.2)."""
-    return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+    try:
+        ascii_verifier = verifier.encode("ascii")
+    except UnicodeEncodeError:
+        # RFC 7636 §4.1 verifiers are unreserved ASCII; say so rather than leak a codec error.
+        raise UsageError("A PKCE code_verifier must be ASCII (RFC 7636 §4.1).") from None
+    return b64url(hashlib.sha256(ascii_verifier).digest())
 
 
 def authorize_url(
@@ -50,12 +55,12 @@ def authorize_url(
 ) -> str:
     """The link that sends the browser to Miro's consent page.
 
-    ``state`` is URL-safe by construction (base64url), so it is appended as is; ``team_id``
-    only pre-selects a team (the user may pick another).
+    ``team_id`` only pre-selects a team (the user may pick another). Every value is
+    percent-encoded, so a caller's odd value can never add or change a parameter.
     """
     url = f"{config._authorize_prefix}&state={quote(state, safe='')}"
     if team_id is not None:
-        url += f"&team_id={team_id}"
+        url += f"&team_id={quote(team_id, safe='')}"
     if code_verifier is not None:
         url += f"&code_challenge={code_challenge(code_verifier)}&code_challenge_method=S256"
     return url
@@ -73,7 +78,7 @@ def token_request(
         f"{config._redirect_uri_param}{config._client_credentials}"
     )
     if code_verifier is not None:
-        body += f"&code_verifier={code_verifier}"
+        body += f"&code_verifier={quote(code_verifier, safe='')}"
     return HttpRequest(
         method="POST", url=config.token_endpoint, headers=_FORM_HEADERS, body=body.encode()
     )

@@ -1,0 +1,284 @@
+"""The token-endpoint answer parser, replayed from specs/vectors/wire/token_responses.json
+(gidgethub-style recorded answers) and property-tested on arbitrary answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import miroflow
+from miroflow.testing import strategies
+
+VECTORS = Path(__file__).parents[2] / "specs" / "vectors" / "wire"
+RESPONSES = json.loads((VECTORS / "token_responses.json").read_text())
+NOW = float(RESPONSES["now"])
+
+
+def _response(case: dict[str, Any]) -> miroflow.HttpResponse:
+    if "body_base64" in case:
+        body = base64.b64decode(case["body_base64"])
+    elif "body_repeat" in case:
+        body = (case["body_repeat"]["text"] * case["body_repeat"]["times"]).encode()
+    else:
+        body = case["body"].encode()
+    headers = tuple((name, value) for name, value in case.get("headers", ()))
+    return miroflow.HttpResponse(status=case["status"], headers=headers, body=body)
+
+
+def _ok(**changes: Any) -> bytes:
+    document: dict[str, Any] = {
+        "user_id": "3458764517517852417",
+        "refresh_token": "REFRESHTOKENVALUE",
+        "access_token": "ACCESSTOKENVALUE",
+        "expires_in": 3599,
+        "team_id": "3458764517517819000",
+        "scope": "boards:write boards:read",
+        "token_type": "bearer",
+    }
+    document.update(changes)
+    return json.dumps({key: value for key, value in document.items() if value is not ...}).encode()
+
+
+def _parse(status: int, body: bytes) -> miroflow.TokenSet:
+    return miroflow.parse_token_response(miroflow.HttpResponse(status=status, body=body), now=NOW)
+
+
+# --- recorded answers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", RESPONSES["tokens"], ids=lambda case: case["name"])
+def test_token_vectors(case: dict[str, Any]) -> None:
+    expected = dict(case["token_set"], scopes=tuple(case["token_set"]["scopes"]))
+    tokens = miroflow.parse_token_response(_response(case), now=NOW)
+    assert tokens == miroflow.TokenSet(**expected)
+    assert tokens.key == miroflow.TokenKey(user_id=expected["user_id"], team_id=expected["team_id"])
+    assert tokens.access_token not in repr(tokens)
+    if tokens.refresh_token is not None:
+        assert tokens.refresh_token not in repr(tokens)
+
+
+@pytest.mark.parametrize("case", RESPONSES["rejected"], ids=lambda case: case["name"])
+def test_rejection_vectors(case: dict[str, Any]) -> None:
+    with pytest.raises(miroflow.TokenRequestRejected) as caught:
+        miroflow.parse_token_response(_response(case), now=NOW)
+    error = caught.value
+    assert (error.http_status, error.error, error.description) == (
+        case["http_status"],
+        case["error"],
+        case["description"],
+    )
+    assert isinstance(error, miroflow.TokenEndpointError)
+    assert error.status_code == 502
+    assert error.code == "token_request_rejected"
+    assert f"HTTP {case['http_status']}" in error.message
+    assert case["error"] in error.message
+
+
+@pytest.mark.parametrize("case", RESPONSES["malformed"], ids=lambda case: case["name"])
+def test_malformed_vectors(case: dict[str, Any]) -> None:
+    with pytest.raises(miroflow.TokenResponseMalformed) as caught:
+        miroflow.parse_token_response(_response(case), now=NOW)
+    error = caught.value
+    assert error.status_code == 502
+    assert error.code == "token_response_malformed"
+    assert case["reason"] in error.message
+
+
+def test_miros_documented_success() -> None:
+    tokens = _parse(200, _ok())
+    assert tokens.access_token == "ACCESSTOKENVALUE"
+    assert tokens.refresh_token == "REFRESHTOKENVALUE"
+    assert tokens.user_id == "3458764517517852417"
+    assert tokens.team_id == "3458764517517819000"
+    assert tokens.scopes == ("boards:write", "boards:read")
+    assert tokens.token_type == "bearer"
+    assert tokens.obtained_at == NOW
+    assert tokens.expires_at == NOW + 3599
+    assert not tokens.is_expired(NOW + 3598)
+    assert tokens.is_expired(NOW + 3599)
+
+
+def test_non_expiring_tokens() -> None:
+    tokens = _parse(200, _ok(refresh_token=..., expires_in=...))
+    assert tokens.refresh_token is None
+    assert tokens.expires_at is None
+    assert not tokens.is_expired(NOW + 10**9)
+
+
+@pytest.mark.parametrize("name", ["team_id", "user_id"])
+@pytest.mark.parametrize(
+    "digits", ["9007199254740993", "3458764517517819000", "3458764517517819000123456"]
+)
+def test_ids_above_2_53_as_bare_numbers_stay_exact(name: str, digits: str) -> None:
+    body = _ok(**{name: "PLACEHOLDER"}).replace(b'"PLACEHOLDER"', digits.encode())
+    assert getattr(_parse(200, body), name) == digits
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1.5, 3.4587645175178190e18, True, False, None, [], {}, "", -1, "12a", " 12", "1 2"],
+)
+@pytest.mark.parametrize("name", ["team_id", "user_id"])
+def test_ids_that_are_not_decimal_are_malformed(name: str, value: Any) -> None:
+    with pytest.raises(miroflow.TokenResponseMalformed, match=name):
+        _parse(200, _ok(**{name: value}))
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_malformed_even_with_tokens(status: int) -> None:
+    with pytest.raises(miroflow.TokenResponseMalformed, match="redirect"):
+        _parse(status, _ok())
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 429, 500, 502, 503, 504])
+def test_any_error_status_is_rejected_even_with_tokens(status: int) -> None:
+    with pytest.raises(miroflow.TokenRequestRejected) as caught:
+        _parse(status, _ok())
+    assert caught.value.http_status == status
+    assert "ACCESSTOKENVALUE" not in caught.value.message
+
+
+def test_miro_error_text_is_bounded() -> None:
+    body = json.dumps({"status": 401, "code": "oauthError", "message": "x" * 10_000}).encode()
+    with pytest.raises(miroflow.TokenRequestRejected) as caught:
+        _parse(401, body)
+    assert caught.value.description is not None
+    assert len(caught.value.description) <= 300
+    assert len(caught.value.message) < 500
+
+
+def test_huge_numbers_elsewhere_do_not_hurt() -> None:
+    body = _ok(extra="PLACEHOLDER").replace(b'"PLACEHOLDER"', b"9" * 5000)
+    assert _parse(200, body).team_id == "3458764517517819000"
+
+
+# --- secrets never leak --------------------------------------------------------------------
+
+
+@given(
+    access=strategies.tokens,
+    refresh=strategies.tokens,
+    field=st.sampled_from(["user_id", "team_id", "token_type", "expires_in", "scope"]),
+    junk=st.sampled_from([None, 1.5, True, "", "\n", [], {"a": 1}, "x" * 9000]),
+)
+def test_tokens_never_appear_in_messages(access: str, refresh: str, field: str, junk: Any) -> None:
+    body = _ok(access_token=access, refresh_token=refresh, **{field: junk})
+    try:
+        tokens = _parse(200, body)
+    except miroflow.TokenEndpointError as error:
+        text = f"{error} {error!r} {error.message}"
+    else:
+        text = f"{tokens!r} {tokens}"
+    assert access not in text
+    assert refresh not in text
+
+
+# --- properties ----------------------------------------------------------------------------
+
+
+def _outcome(response: miroflow.HttpResponse) -> miroflow.TokenSet | miroflow.TokenEndpointError:
+    try:
+        return miroflow.parse_token_response(response, now=NOW)
+    except miroflow.TokenEndpointError as error:
+        return error
+
+
+def _parses_or_fails_typed(response: miroflow.HttpResponse) -> None:
+    tokens = _outcome(response)  # anything else escapes and fails the test
+    if isinstance(tokens, miroflow.TokenEndpointError):
+        assert isinstance(tokens, miroflow.TokenRequestRejected | miroflow.TokenResponseMalformed)
+        assert tokens.message
+        if isinstance(tokens, miroflow.TokenRequestRejected):
+            assert tokens.http_status == response.status
+        return
+    assert response.status == 200
+    assert isinstance(tokens, miroflow.TokenSet)
+    assert tokens.user_id.isdigit()
+    assert tokens.team_id.isdigit()
+    assert tokens.expires_at is None or NOW < tokens.expires_at < NOW + 10 * 366 * 86400
+    assert tokens.access_token not in repr(tokens)
+
+
+@given(strategies.token_responses())
+def test_token_responses_parse_or_fail_typed(response: miroflow.HttpResponse) -> None:
+    _parses_or_fails_typed(response)
+
+
+@given(status=st.integers(100, 599), body=st.binary(max_size=300))
+def test_arbitrary_bytes_parse_or_fail_typed(status: int, body: bytes) -> None:
+    _parses_or_fails_typed(miroflow.HttpResponse(status=status, body=body))
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+
+
+@given(
+    status=st.sampled_from([200, 200, 200, 400, 401, 500]),
+    document=st.dictionaries(
+        st.sampled_from(
+            [
+                "access_token",
+                "refresh_token",
+                "user_id",
+                "team_id",
+                "token_type",
+                "expires_in",
+                "scope",
+                "error",
+                "error_description",
+                "code",
+                "message",
+            ]
+        ),
+        json_scalars | st.lists(json_scalars, max_size=2),
+    ),
+)
+def test_arbitrary_json_objects_parse_or_fail_typed(status: int, document: dict[str, Any]) -> None:
+    _parses_or_fails_typed(miroflow.HttpResponse(status=status, body=json.dumps(document).encode()))
+
+
+@given(
+    user_id=strategies.decimal_ids,
+    team_id=strategies.decimal_ids,
+    access=strategies.tokens,
+    refresh=st.none() | strategies.tokens,
+    expires_in=st.none() | st.integers(1, 10 * 365 * 24 * 3600),
+    as_numbers=st.booleans(),
+    now=strategies.instants,
+)
+def test_valid_answers_parse_to_their_values(
+    user_id: str,
+    team_id: str,
+    access: str,
+    refresh: str | None,
+    expires_in: int | None,
+    as_numbers: bool,
+    now: float,
+) -> None:
+    document: dict[str, Any] = {
+        "user_id": int(user_id) if as_numbers else user_id,
+        "team_id": int(team_id) if as_numbers else team_id,
+        "access_token": access,
+        "token_type": "bearer",
+        "scope": "boards:read",
+    }
+    if refresh is not None:
+        document["refresh_token"] = refresh
+    if expires_in is not None:
+        document["expires_in"] = expires_in
+    response = miroflow.HttpResponse(status=200, body=json.dumps(document).encode())
+    assert miroflow.parse_token_response(response, now=now) == miroflow.TokenSet(
+        access_token=access,
+        refresh_token=refresh,
+        user_id=user_id,
+        team_id=team_id,
+        scopes=("boards:read",),
+        obtained_at=now,
+        expires_at=None if expires_in is None else now + expires_in,
+    )
