@@ -1,0 +1,168 @@
+"""PostgreSQL flow and token stores, sync and async: each method runs one ``_sql`` program."""
+
+from __future__ import annotations
+
+import psycopg_pool
+
+from miroflow import Claim, Flow, StoredTokens, TokenKey, TokenSet
+
+from . import _sql
+from ._database import AsyncDatabase, CommitHook, Database
+
+__all__ = [
+    "AsyncPostgresFlowStore",
+    "AsyncPostgresTokenStore",
+    "PostgresFlowStore",
+    "PostgresTokenStore",
+]
+
+DEFAULT_URL = "postgresql://localhost/postgres"
+DEFAULT_SCHEMA = "miroflow"
+
+
+class _Saves:
+    """Counts saves, so that every ``SWEEP_EVERY``-th one also sweeps."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def sweep_now(self, flow: Flow) -> float | None:
+        self.count += 1
+        # The store never reads a clock: the newest flow's creation time is "now".
+        return flow.created_at if self.count % _sql.SWEEP_EVERY == 0 else None
+
+
+class PostgresFlowStore:
+    """A ``FlowStore`` in PostgreSQL. ``conninfo`` is a ``postgresql://`` URL (a pool of up to
+    ``max_size`` connections is made) or a ``psycopg_pool.ConnectionPool``; the tables live in
+    ``schema``, created on first use.
+
+    Claimed and expired flows stay as tombstones until ``deadline + FLOW_RETENTION``;
+    ``sweep`` (also run every few hundred saves) forgets them after that. ``before_commit``
+    is a test seam, called with the connection inside every transaction right before COMMIT.
+    """
+
+    def __init__(
+        self,
+        conninfo: str | psycopg_pool.ConnectionPool = DEFAULT_URL,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        before_commit: CommitHook | None = None,
+    ) -> None:
+        self._db = Database(
+            conninfo, schema=schema, max_size=max_size, timeout=timeout, before_commit=before_commit
+        )
+        self._saves = _Saves()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save(self, flow: Flow) -> None:
+        sweep_now = self._saves.sweep_now(flow)
+        self._db.run(_sql.save(self._db.statements, flow, sweep_now=sweep_now))
+
+    def claim(self, state_hash: str, now: float) -> Claim:
+        return self._db.run(_sql.claim(self._db.statements, state_hash, now))
+
+    def delete(self, state_hash: str) -> None:
+        self._db.run(_sql.delete_flow(self._db.statements, state_hash))
+
+    def sweep(self, now: float) -> int:
+        """Forget every flow past its retention; returns how many."""
+        return self._db.run(_sql.sweep(self._db.statements, now))
+
+
+class PostgresTokenStore:
+    """A ``TokenStore`` in PostgreSQL, versioned for compare-and-set (see
+    ``PostgresFlowStore`` for the arguments)."""
+
+    def __init__(
+        self,
+        conninfo: str | psycopg_pool.ConnectionPool = DEFAULT_URL,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        before_commit: CommitHook | None = None,
+    ) -> None:
+        self._db = Database(
+            conninfo, schema=schema, max_size=max_size, timeout=timeout, before_commit=before_commit
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, key: TokenKey) -> StoredTokens | None:
+        return self._db.run(_sql.get_tokens(self._db.statements, key))
+
+    def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
+        return self._db.run(_sql.put_tokens(self._db.statements, tokens, expected_version))
+
+    def delete(self, key: TokenKey) -> None:
+        self._db.run(_sql.delete_tokens(self._db.statements, key))
+
+
+class AsyncPostgresFlowStore:
+    """``PostgresFlowStore`` for asyncio: ``conninfo`` is a URL or an
+    ``psycopg_pool.AsyncConnectionPool``."""
+
+    def __init__(
+        self,
+        conninfo: str | psycopg_pool.AsyncConnectionPool = DEFAULT_URL,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        before_commit: CommitHook | None = None,
+    ) -> None:
+        self._db = AsyncDatabase(
+            conninfo, schema=schema, max_size=max_size, timeout=timeout, before_commit=before_commit
+        )
+        self._saves = _Saves()
+
+    async def aclose(self) -> None:
+        await self._db.aclose()
+
+    async def save(self, flow: Flow) -> None:
+        sweep_now = self._saves.sweep_now(flow)
+        await self._db.run(_sql.save(self._db.statements, flow, sweep_now=sweep_now))
+
+    async def claim(self, state_hash: str, now: float) -> Claim:
+        return await self._db.run(_sql.claim(self._db.statements, state_hash, now))
+
+    async def delete(self, state_hash: str) -> None:
+        await self._db.run(_sql.delete_flow(self._db.statements, state_hash))
+
+    async def sweep(self, now: float) -> int:
+        return await self._db.run(_sql.sweep(self._db.statements, now))
+
+
+class AsyncPostgresTokenStore:
+    """``PostgresTokenStore`` for asyncio."""
+
+    def __init__(
+        self,
+        conninfo: str | psycopg_pool.AsyncConnectionPool = DEFAULT_URL,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        before_commit: CommitHook | None = None,
+    ) -> None:
+        self._db = AsyncDatabase(
+            conninfo, schema=schema, max_size=max_size, timeout=timeout, before_commit=before_commit
+        )
+
+    async def aclose(self) -> None:
+        await self._db.aclose()
+
+    async def get(self, key: TokenKey) -> StoredTokens | None:
+        return await self._db.run(_sql.get_tokens(self._db.statements, key))
+
+    async def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
+        return await self._db.run(_sql.put_tokens(self._db.statements, tokens, expected_version))
+
+    async def delete(self, key: TokenKey) -> None:
+        await self._db.run(_sql.delete_tokens(self._db.statements, key))

@@ -1,0 +1,228 @@
+"""miroflow-postgres passes the store conformance suite against a real PostgreSQL, and keeps
+its own promises (schema on first use, sweeping, clear errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import psycopg_pool
+import pytest
+from miroflow_postgres import (
+    SCHEMA_VERSION,
+    AsyncPostgresFlowStore,
+    AsyncPostgresTokenStore,
+    PostgresFlowStore,
+    PostgresTokenStore,
+)
+
+from miroflow import (
+    FLOW_RETENTION,
+    ClaimOutcome,
+    Flow,
+    FlowState,
+    RecordError,
+    StoreUnavailable,
+    TokenKey,
+    hash_secret,
+)
+from miroflow.testing.stores import (
+    AsyncFlowStoreConformance,
+    AsyncTokenStoreConformance,
+    CommitFault,
+    FlowStoreConformance,
+    MultiProcessClaimConformance,
+    StoreSpec,
+    TokenStoreConformance,
+)
+
+NOW = 1_900_000_000.0
+
+
+@pytest.fixture
+def schema(postgres_url: str) -> Iterator[str]:
+    """A unique schema per test, dropped afterwards."""
+    name = f"miroflow_test_{uuid.uuid4().hex}"
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def a_flow(name: str = "s", *, created_at: float = NOW) -> Flow:
+    return Flow(
+        state=FlowState.PENDING,
+        state_hash=hash_secret(name),
+        binding_hash=hash_secret("b"),
+        created_at=created_at,
+        deadline=created_at + 600,
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TestPostgresFlowStore(FlowStoreConformance, MultiProcessClaimConformance):
+    commit_fault_supported = True
+
+    @pytest.fixture
+    def flow_store(
+        self, postgres_url: str, schema: str, commit_fault: CommitFault
+    ) -> Iterator[PostgresFlowStore]:
+        store = PostgresFlowStore(postgres_url, schema=schema, before_commit=commit_fault)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def flow_store_spec(self, postgres_url: str, schema: str) -> StoreSpec:
+        return StoreSpec(
+            factory="miroflow_postgres:PostgresFlowStore",
+            kwargs={"conninfo": postgres_url, "schema": schema},
+        )
+
+
+class TestPostgresTokenStore(TokenStoreConformance):
+    commit_fault_supported = True
+
+    @pytest.fixture
+    def token_store(
+        self, postgres_url: str, schema: str, commit_fault: CommitFault
+    ) -> Iterator[PostgresTokenStore]:
+        store = PostgresTokenStore(postgres_url, schema=schema, before_commit=commit_fault)
+        yield store
+        store.close()
+
+
+class TestAsyncPostgresFlowStore(AsyncFlowStoreConformance):
+    commit_fault_supported = True
+
+    @pytest.fixture
+    def make_async_flow_store(
+        self, postgres_url: str, schema: str, commit_fault: CommitFault
+    ) -> object:
+        return lambda: AsyncPostgresFlowStore(
+            postgres_url, schema=schema, before_commit=commit_fault
+        )
+
+
+class TestAsyncPostgresTokenStore(AsyncTokenStoreConformance):
+    commit_fault_supported = True
+
+    @pytest.fixture
+    def make_async_token_store(
+        self, postgres_url: str, schema: str, commit_fault: CommitFault
+    ) -> object:
+        return lambda: AsyncPostgresTokenStore(
+            postgres_url, schema=schema, before_commit=commit_fault
+        )
+
+
+def test_schema_is_created_once_by_concurrent_stores(postgres_url: str, schema: str) -> None:
+    stores = [PostgresTokenStore(postgres_url, schema=schema, max_size=1) for _ in range(8)]
+    key = TokenKey(user_id="1", team_id="2")
+
+    async def nothing() -> None:
+        await asyncio.gather(*(asyncio.to_thread(store.get, key) for store in stores))
+
+    asyncio.run(nothing())
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(f'SELECT version FROM "{schema}".schema_version').fetchall()
+    assert rows == [(SCHEMA_VERSION,)]
+    for store in stores:
+        store.close()
+
+
+def test_a_newer_schema_is_refused(postgres_url: str, schema: str) -> None:
+    PostgresFlowStore(postgres_url, schema=schema).save(a_flow())
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(
+            f'UPDATE "{schema}".schema_version SET version = %s', (SCHEMA_VERSION + 1,)
+        )
+    with pytest.raises(RecordError, match=f"schema version {SCHEMA_VERSION + 1}.*Upgrade"):
+        PostgresFlowStore(postgres_url, schema=schema).claim(hash_secret("s"), NOW)
+
+    async def claim() -> None:
+        store = AsyncPostgresFlowStore(postgres_url, schema=schema)
+        try:
+            await store.claim(hash_secret("s"), NOW)
+        finally:
+            await store.aclose()
+
+    with pytest.raises(RecordError, match="Upgrade miroflow-postgres"):
+        asyncio.run(claim())
+
+
+def test_a_newer_record_is_refused_and_not_claimed(postgres_url: str, schema: str) -> None:
+    store = PostgresFlowStore(postgres_url, schema=schema)
+    store.save(a_flow())
+    table = f'"{schema}".flows'
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(
+            f"UPDATE {table} SET record = convert_to(replace(convert_from(record, 'UTF8'),"
+            " '\"v\":1', '\"v\":99'), 'UTF8')"
+        )
+    with pytest.raises(RecordError, match="schema version 99"):
+        store.claim(hash_secret("s"), NOW)
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute(f"SELECT claimed FROM {table}").fetchall() == [(False,)]
+    store.close()
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    port = closed_port()
+    store = PostgresFlowStore(f"postgresql://app:hunter2@127.0.0.1:{port}/db", timeout=2)
+    with pytest.raises(StoreUnavailable, match=f"PostgreSQL at 127.0.0.1:{port}/db") as e:
+        store.claim(hash_secret("s"), NOW)
+    assert "hunter2" not in str(e.value)
+    assert e.value.__cause__ is None
+
+
+def test_an_unreachable_server_is_unavailable_async() -> None:
+    port = closed_port()
+
+    async def claim() -> None:
+        store = AsyncPostgresTokenStore(f"postgresql://app:hunter2@127.0.0.1:{port}/db")
+        try:
+            await store.get(TokenKey(user_id="1", team_id="2"))
+        finally:
+            await store.aclose()
+
+    with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}/db") as e:
+        asyncio.run(claim())
+    assert "hunter2" not in str(e.value)
+
+
+def test_accepts_a_pool(postgres_url: str, schema: str) -> None:
+    with psycopg_pool.ConnectionPool(postgres_url, min_size=1, max_size=2) as pool:
+        store = PostgresFlowStore(pool, schema=schema)
+        store.save(a_flow())
+        assert store.claim(hash_secret("s"), NOW).flow == a_flow()
+        store.close()  # not ours to close
+        assert not pool.closed
+
+
+def test_sweep_forgets_flows_past_retention(postgres_url: str, schema: str) -> None:
+    store = PostgresFlowStore(postgres_url, schema=schema)
+    old, young = a_flow("old"), a_flow("young", created_at=NOW + 100)
+    store.save(old)
+    store.save(young)
+    assert store.sweep(old.deadline + FLOW_RETENTION - 1) == 0
+    assert store.sweep(old.deadline + FLOW_RETENTION) == 1
+    assert store.claim(young.state_hash, NOW + 100).outcome is ClaimOutcome.CLAIMED
+    assert store.claim(old.state_hash, NOW).outcome is ClaimOutcome.UNKNOWN
+    store.close()
+
+
+def test_saves_sweep_now_and_then(postgres_url: str, schema: str) -> None:
+    store = PostgresFlowStore(postgres_url, schema=schema)
+    ancient = NOW - 10 * FLOW_RETENTION
+    store.save(a_flow("ancient", created_at=ancient))
+    for n in range(256):
+        store.save(a_flow(f"new-{n}"))
+    assert store.claim(hash_secret("ancient"), ancient).outcome is ClaimOutcome.UNKNOWN
+    store.close()
