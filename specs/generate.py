@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import miroflow
+from miroflow import simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- BEGIN GENERATED DIAGRAM: {name} (make spec) -->"
@@ -20,14 +21,7 @@ END = "<!-- END GENERATED DIAGRAM: {name} -->"
 
 
 def tables() -> dict[str, Any]:
-    found: dict[str, Any] = {"flow": miroflow.TABLE}
-    try:
-        from miroflow import simulator
-    except ImportError:  # the simulator model is optional while it is being built
-        return found
-    if hasattr(simulator, "TABLE"):
-        found["simulator"] = simulator.TABLE
-    return found
+    return {"flow": miroflow.TABLE, "simulator": simulator.TABLE}
 
 
 def spec_json(name: str, table: Any) -> str:

@@ -55,24 +55,37 @@ def table_to_spec(table: Mapping[tuple[Any, type[Any]], Any], *, machine: str) -
         }
         for state, input_type, rule in _ordered(table)
     ]
-    state_type = next(type(state) for state, _ in table if state is not None)
-    states = [_name(member) for member in state_type]
+    # A table may hold several machines (the simulator's codes and token pairs): list every
+    # member of every state enum it uses, each enum in the order it first appears.
+    state_types: list[type[Any]] = []
+    for state, _ in table:
+        if state is not None and type(state) not in state_types:
+            state_types.append(type(state))
+    states = [_name(member) for kind in state_types for member in kind.__members__.values()]
     return {"machine": machine, "states": states, "transitions": transitions}
 
 
 def table_to_mermaid(table: Mapping[tuple[Any, type[Any]], Any]) -> str:
     """A Mermaid ``stateDiagram-v2`` of the table. Rows whose only target is their own state
     (terminal states absorbing every input) are left out and noted once."""
-    edges: dict[tuple[str, str], list[str]] = {}
+    rows = _ordered(table)
+    # A state absorbs when every one of its rows leads only back to itself; such rows are
+    # left out of the drawing. A self-loop of a state that also has other rows is drawn.
     absorbing: list[str] = []
-    for state, input_type, rule in _ordered(table):
+    for state, _, _ in rows:
+        own = [rule for other, _, rule in rows if other is state]
+        if (
+            state is not None
+            and _name(state) not in absorbing
+            and all(tuple(rule.targets) == (state,) for rule in own)
+        ):
+            absorbing.append(_name(state))
+    edges: dict[tuple[str, str], list[str]] = {}
+    for state, input_type, rule in rows:
         source = "[*]" if state is None else _name(state)
-        targets = [_name(target) for target in rule.targets]
-        if state is not None and targets == [source]:
-            if source not in absorbing:
-                absorbing.append(source)
+        if source in absorbing:
             continue
-        for target in targets:
+        for target in [_name(target) for target in rule.targets]:
             edges.setdefault((source, target), []).append(_name(input_type))
     lines = ["stateDiagram-v2"]
     for (source, target), labels in edges.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import miroflow
+from miroflow import simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +34,15 @@ def test_flow_spec_file_equals_the_table_in_both_directions() -> None:
     assert _rows(from_code) - _rows(on_disk) == set()
     assert _rows(on_disk) - _rows(from_code) == set()
     assert on_disk == from_code
+
+
+def test_simulator_spec_file_equals_its_table() -> None:
+    on_disk = json.loads((ROOT / "specs" / "simulator.json").read_text())
+    from_code = miroflow.table_to_spec(simulator.TABLE, machine="simulator")
+    assert _rows(from_code) - _rows(on_disk) == set()
+    assert _rows(on_disk) - _rows(from_code) == set()
+    assert on_disk == from_code
+    assert {"code_issued", "pair_active"} <= set(on_disk["states"])
 
 
 def test_every_table_key_is_one_spec_row() -> None:

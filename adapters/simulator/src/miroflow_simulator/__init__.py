@@ -1,0 +1,36 @@
+"""miroflow-simulator: a faithful simulated Miro authorization server.
+
+The behaviour lives in the pure model ``miroflow.simulator``; this package serves it: an
+ASGI app (``SimulatorApp``), in-process transports (``SimulatorTransport``,
+``AsyncSimulatorTransport``, ``httpx_transport``), a loopback server in a thread
+(``LoopbackServer``), the ``miroflow-simulator`` command, and pytest fixtures
+(``miro_simulator``, ``miro_simulator_server``).
+"""
+
+from ._asgi import SimulatorApp
+from ._cli import main
+from ._serve import LoopbackServer
+from ._simulator import (
+    AUTHORIZE_PATH,
+    CONTROL_PREFIX,
+    FaultKind,
+    LoggedRequest,
+    Simulator,
+    Stall,
+)
+from ._transport import AsyncSimulatorTransport, SimulatorTransport, httpx_transport
+
+__all__ = [
+    "AUTHORIZE_PATH",
+    "CONTROL_PREFIX",
+    "AsyncSimulatorTransport",
+    "FaultKind",
+    "LoggedRequest",
+    "LoopbackServer",
+    "Simulator",
+    "SimulatorApp",
+    "SimulatorTransport",
+    "Stall",
+    "httpx_transport",
+    "main",
+]

@@ -1,0 +1,465 @@
+"""The simulated authorization server's machines: authorization codes and token pairs.
+
+Theory of operation
+-------------------
+Two kinds of record live on the server, each with its own small lifecycle:
+
+* an **authorization code** is issued when the user clicks "Install & authorize", and is then
+  redeemed once, expires exactly 600 s after issue, or is burned by misuse (a wrong
+  ``redirect_uri`` or PKCE verifier, or a second redemption, which also revokes every token
+  pair issued from it, RFC 6749 §4.1.2). A wrong client secret changes nothing: it proves
+  nothing about the code, and burning codes on it would let anyone burn them;
+* a **token pair** (access + refresh token) is active until a refresh rotates it (the old
+  pair stops working at once), a revocation or a code replay revokes it, or its refresh token
+  outlives 60 days. Access-token expiry (3599 s) is a guard inside the active state: the pair
+  can still be refreshed or revoked.
+
+``step(record, input, registry=..., now=...)`` takes a frozen record (None before a code
+exists) and a fact, and returns the next record plus the orders a holder must carry out: save
+a record, revoke a code's descendants, answer with an ``HttpResponse``. Every transition
+lives in ``TABLE``, a map from (state, input type) to a ``Rule``; a pair missing from it
+raises ``InvalidTransition`` and changes nothing. The machine never reads a clock or a random
+source: ``now`` is an argument and new codes and tokens arrive inside the inputs.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from .._errors import InvalidTransition, UsageError
+from .._events import ClockAdvanced
+from .._model import hash_secret
+from .._wire import code_challenge
+from . import _wire as wire
+from ._events import (
+    AuthorizationRequestRejected,
+    CodeRedeemed,
+    CodeReplayed,
+    ConsentGranted,
+    ContextRequested,
+    RefreshPresented,
+    Respond,
+    RevocationRequested,
+    RevokeIssuedFrom,
+    SaveCode,
+    SavePair,
+    ServerInput,
+    ServerStep,
+)
+from ._model import (
+    ACCESS_TOKEN_LIFETIME,
+    REFRESH_TOKEN_LIFETIME,
+    App,
+    AuthorizationCode,
+    CodeState,
+    PairState,
+    Registry,
+    TokenPair,
+)
+
+__all__ = ["MIN_SECRET_LENGTH", "TABLE", "Rule", "ServerState", "authenticate", "step"]
+
+#: 128 bits in unpadded base64url: the least a code or token drawn for the machine may carry.
+MIN_SECRET_LENGTH = 22
+
+ServerState = CodeState | PairState
+Handler = Callable[[Any, Any, Registry, float], ServerStep]
+
+ISSUED, REDEEMED = CodeState.ISSUED, CodeState.REDEEMED
+CODE_EXPIRED, BURNED = CodeState.EXPIRED, CodeState.BURNED
+ACTIVE, ROTATED = PairState.ACTIVE, PairState.ROTATED
+REVOKED, PAIR_EXPIRED = PairState.REVOKED, PairState.EXPIRED
+
+
+@attrs.frozen(kw_only=True)
+class Rule:
+    """One row of the table (the same attribute names as ``miroflow.Rule``)."""
+
+    targets: tuple[ServerState, ...]
+    effects: tuple[type[Any], ...]
+    why: str
+    handler: Handler = attrs.field(repr=False, eq=False)
+
+
+def authenticate(registry: Registry, client_id: str, client_secret: str) -> App | None:
+    """The app whose credentials these are, or None (compared in constant time)."""
+    app = registry.apps.get(client_id)
+    if app is None:
+        return None
+    expected = app.client_secret.reveal().encode()
+    return app if hmac.compare_digest(expected, client_secret.encode()) else None
+
+
+def _answer(record: Any, response: Any, *saved: Any) -> ServerStep:
+    return ServerStep(record=record, effects=(*saved, Respond(response=response)))
+
+
+def _check_drawn(*values: str) -> None:
+    if any(len(value) < MIN_SECRET_LENGTH for value in values):
+        raise UsageError("Codes and tokens given to the simulator must carry at least 128 bits.")
+
+
+# --- codes ------------------------------------------------------------------------------------
+
+
+def _consent(record: None, event: ConsentGranted, registry: Registry, now: float) -> ServerStep:
+    request = event.request
+    app = registry.apps.get(request.client_id)
+    if app is None or not wire.app_redirect_matches(app, request.redirect_uri):
+        raise AuthorizationRequestRejected("The app or its redirect URI is not registered.")
+    user = registry.users.get(event.user_id)
+    if user is None:
+        raise AuthorizationRequestRejected(f"There is no user {event.user_id}.")
+    if event.team_id not in user.team_ids:
+        raise AuthorizationRequestRejected(
+            f"User {user.user_id} may not install apps into team {event.team_id}."
+        )
+    _check_drawn(event.code)
+    issued = AuthorizationCode(
+        code_hash=hash_secret(event.code),
+        state=ISSUED,
+        client_id=request.client_id,
+        redirect_uri=request.redirect_uri,
+        user_id=user.user_id,
+        team_id=event.team_id,
+        issued_at=now,
+        code_challenge=request.code_challenge,
+    )
+    return _answer(
+        issued, wire.code_redirect(request, event.code, event.team_id), SaveCode(code=issued)
+    )
+
+
+def _redeem_issued(
+    code: AuthorizationCode, event: CodeRedeemed, registry: Registry, now: float
+) -> ServerStep:
+    app = authenticate(registry, event.client_id, event.client_secret)
+    if app is None:
+        return _answer(code, wire.oauth_error(wire.INVALID_CLIENT))
+    if app.client_id != code.client_id:
+        return _answer(code, wire.oauth_error(wire.INVALID_CODE))
+    if now >= code.expires_at:
+        dead = attrs.evolve(code, state=CODE_EXPIRED)
+        return _answer(dead, wire.oauth_error(wire.INVALID_CODE), SaveCode(code=dead))
+    if event.redirect_uri != code.redirect_uri:
+        burned = attrs.evolve(code, state=BURNED)
+        return _answer(burned, wire.oauth_error(wire.REDIRECT_MISMATCH), SaveCode(code=burned))
+    if code.code_challenge is not None and (
+        event.code_verifier is None
+        or not hmac.compare_digest(code_challenge(event.code_verifier), code.code_challenge)
+    ):
+        burned = attrs.evolve(code, state=BURNED)
+        return _answer(burned, wire.oauth_error(wire.INVALID_VERIFIER), SaveCode(code=burned))
+    _check_drawn(event.new_access_token, event.new_refresh_token)
+    pair = _new_pair(app, code.user_id, code.team_id, code.code_hash, event, now)
+    redeemed = attrs.evolve(code, state=REDEEMED)
+    response = wire.token_success(pair, registry, event.new_access_token, event.new_refresh_token)
+    return _answer(redeemed, response, SaveCode(code=redeemed), SavePair(pair=pair))
+
+
+def _new_pair(
+    app: App,
+    user_id: str,
+    team_id: str,
+    origin: str,
+    event: CodeRedeemed | RefreshPresented,
+    now: float,
+) -> TokenPair:
+    return TokenPair(
+        access_hash=hash_secret(event.new_access_token),
+        refresh_hash=hash_secret(event.new_refresh_token) if app.expiring else None,
+        state=ACTIVE,
+        client_id=app.client_id,
+        user_id=user_id,
+        team_id=team_id,
+        scopes=app.scopes,
+        issued_at=now,
+        access_expires_at=now + ACCESS_TOKEN_LIFETIME if app.expiring else None,
+        refresh_expires_at=now + REFRESH_TOKEN_LIFETIME if app.expiring else None,
+        origin_code_hash=origin,
+    )
+
+
+def _redeem_redeemed(
+    code: AuthorizationCode, event: CodeRedeemed, registry: Registry, now: float
+) -> ServerStep:
+    app = authenticate(registry, event.client_id, event.client_secret)
+    if app is None:
+        return _answer(code, wire.oauth_error(wire.INVALID_CLIENT))
+    if app.client_id != code.client_id:
+        return _answer(code, wire.oauth_error(wire.INVALID_CODE))
+    burned = attrs.evolve(code, state=BURNED)
+    return _answer(
+        burned,
+        wire.oauth_error(wire.INVALID_CODE),
+        SaveCode(code=burned),
+        RevokeIssuedFrom(code_hash=code.code_hash),
+    )
+
+
+def _redeem_dead(
+    code: AuthorizationCode, event: CodeRedeemed, registry: Registry, now: float
+) -> ServerStep:
+    if authenticate(registry, event.client_id, event.client_secret) is None:
+        return _answer(code, wire.oauth_error(wire.INVALID_CLIENT))
+    return _answer(code, wire.oauth_error(wire.INVALID_CODE))
+
+
+def _clock_code(
+    code: AuthorizationCode, event: ClockAdvanced, registry: Registry, now: float
+) -> ServerStep:
+    if now < code.expires_at:
+        return ServerStep(record=code)
+    dead = attrs.evolve(code, state=CODE_EXPIRED)
+    return ServerStep(record=dead, effects=(SaveCode(code=dead),))
+
+
+def _absorb(record: Any, event: Any, registry: Registry, now: float) -> ServerStep:
+    return ServerStep(record=record)
+
+
+# --- token pairs ------------------------------------------------------------------------------
+
+
+def _refresh_active(
+    pair: TokenPair, event: RefreshPresented, registry: Registry, now: float
+) -> ServerStep:
+    app = authenticate(registry, event.client_id, event.client_secret)
+    if app is None:
+        return _answer(pair, wire.oauth_error(wire.INVALID_CLIENT))
+    if app.client_id != pair.client_id or pair.refresh_hash is None:
+        return _answer(pair, wire.oauth_error(wire.INVALID_REFRESH))
+    if pair.refresh_expires_at is not None and now >= pair.refresh_expires_at:
+        dead = attrs.evolve(pair, state=PAIR_EXPIRED)
+        return _answer(dead, wire.oauth_error(wire.INVALID_REFRESH), SavePair(pair=dead))
+    _check_drawn(event.new_access_token, event.new_refresh_token)
+    rotated = attrs.evolve(pair, state=ROTATED)
+    fresh = _new_pair(app, pair.user_id, pair.team_id, pair.origin_code_hash, event, now)
+    response = wire.token_success(fresh, registry, event.new_access_token, event.new_refresh_token)
+    return _answer(rotated, response, SavePair(pair=rotated), SavePair(pair=fresh))
+
+
+def _refresh_dead(
+    pair: TokenPair, event: RefreshPresented, registry: Registry, now: float
+) -> ServerStep:
+    if authenticate(registry, event.client_id, event.client_secret) is None:
+        return _answer(pair, wire.oauth_error(wire.INVALID_CLIENT))
+    return _answer(pair, wire.oauth_error(wire.INVALID_REFRESH))
+
+
+def _revoke_active(
+    pair: TokenPair, event: RevocationRequested, registry: Registry, now: float
+) -> ServerStep:
+    app = authenticate(registry, event.client_id, event.client_secret)
+    if app is None:
+        return _answer(pair, wire.oauth_error(wire.INVALID_CLIENT))
+    if app.client_id != pair.client_id:
+        return _answer(pair, wire.token_not_found())
+    revoked = attrs.evolve(pair, state=REVOKED)
+    return _answer(revoked, wire.no_content(), SavePair(pair=revoked))
+
+
+def _revoke_dead(
+    pair: TokenPair, event: RevocationRequested, registry: Registry, now: float
+) -> ServerStep:
+    if authenticate(registry, event.client_id, event.client_secret) is None:
+        return _answer(pair, wire.oauth_error(wire.INVALID_CLIENT))
+    return _answer(pair, wire.token_not_found())
+
+
+def _context_active(
+    pair: TokenPair, event: ContextRequested, registry: Registry, now: float
+) -> ServerStep:
+    if pair.access_expires_at is not None and now >= pair.access_expires_at:
+        return _answer(pair, wire.invalid_token())
+    return _answer(pair, wire.token_context(pair, registry))
+
+
+def _context_dead(
+    pair: TokenPair, event: ContextRequested, registry: Registry, now: float
+) -> ServerStep:
+    return _answer(pair, wire.invalid_token())
+
+
+def _replayed(pair: TokenPair, event: CodeReplayed, registry: Registry, now: float) -> ServerStep:
+    revoked = attrs.evolve(pair, state=REVOKED)
+    return ServerStep(record=revoked, effects=(SavePair(pair=revoked),))
+
+
+def _clock_pair(
+    pair: TokenPair, event: ClockAdvanced, registry: Registry, now: float
+) -> ServerStep:
+    if pair.refresh_expires_at is None or now < pair.refresh_expires_at:
+        return ServerStep(record=pair)
+    dead = attrs.evolve(pair, state=PAIR_EXPIRED)
+    return ServerStep(record=dead, effects=(SavePair(pair=dead),))
+
+
+# --- the table --------------------------------------------------------------------------------
+
+_DEAD_CODES = (CODE_EXPIRED, BURNED)
+_DEAD_PAIRS = (ROTATED, REVOKED, PAIR_EXPIRED)
+
+TABLE: Mapping[tuple[ServerState | None, type[Any]], Rule] = {
+    (None, ConsentGranted): Rule(
+        targets=(ISSUED,),
+        effects=(SaveCode, Respond),
+        why=(
+            "The user installed the app into one of their teams: a code bound to the client, "
+            "redirect URI, user, team and PKCE challenge is issued, and the browser is sent "
+            "to the redirect URI with code, state (if sent), client_id and team_id."
+        ),
+        handler=_consent,
+    ),
+    (ISSUED, CodeRedeemed): Rule(
+        targets=(ISSUED, REDEEMED, CODE_EXPIRED, BURNED),
+        effects=(SaveCode, SavePair, Respond),
+        why=(
+            "Wrong client credentials, or another client's code: refused, the code is "
+            "untouched. At or after 600 s: expired. A redirect_uri not identical to the "
+            "authorization request's, or a wrong PKCE verifier: burned. Otherwise a token "
+            "pair is issued and the code is spent."
+        ),
+        handler=_redeem_issued,
+    ),
+    (REDEEMED, CodeRedeemed): Rule(
+        targets=(REDEEMED, BURNED),
+        effects=(SaveCode, RevokeIssuedFrom, Respond),
+        why=(
+            "A second redemption by the authenticated client is refused, burns the code and "
+            "revokes every pair issued from it (RFC 6749 §4.1.2); bad credentials change "
+            "nothing."
+        ),
+        handler=_redeem_redeemed,
+    ),
+    **{
+        (dead, CodeRedeemed): Rule(
+            targets=(dead,),
+            effects=(Respond,),
+            why="A dead code is refused: 'Invalid authorization code'.",
+            handler=_redeem_dead,
+        )
+        for dead in _DEAD_CODES
+    },
+    (ISSUED, ClockAdvanced): Rule(
+        targets=(ISSUED, CODE_EXPIRED),
+        effects=(SaveCode,),
+        why="A code dies exactly 600 s after issue (599.999 s still works; 600 s does not).",
+        handler=_clock_code,
+    ),
+    **{
+        (state, ClockAdvanced): Rule(
+            targets=(state,),
+            effects=(),
+            why="Time changes nothing for a redeemed or dead code.",
+            handler=_absorb,
+        )
+        for state in (REDEEMED, *_DEAD_CODES)
+    },
+    (ACTIVE, RefreshPresented): Rule(
+        targets=(ACTIVE, ROTATED, PAIR_EXPIRED),
+        effects=(SavePair, Respond),
+        why=(
+            "Rotation: a new pair is issued (refresh token good for 60 days from now) and the "
+            "old pair stops working at once. Bad credentials change nothing; a refresh token "
+            "past its 60 days expires the pair."
+        ),
+        handler=_refresh_active,
+    ),
+    **{
+        (dead, RefreshPresented): Rule(
+            targets=(dead,),
+            effects=(Respond,),
+            why="A rotated, revoked or expired refresh token is refused.",
+            handler=_refresh_dead,
+        )
+        for dead in _DEAD_PAIRS
+    },
+    (ACTIVE, RevocationRequested): Rule(
+        targets=(ACTIVE, REVOKED),
+        effects=(SavePair, Respond),
+        why=(
+            "v2 revoke by the owning app: 204, and both tokens stop working (the app stays "
+            "installed). Bad credentials change nothing; another app gets 404."
+        ),
+        handler=_revoke_active,
+    ),
+    **{
+        (dead, RevocationRequested): Rule(
+            targets=(dead,),
+            effects=(Respond,),
+            why="Revoking a token that no longer works: 404, as for an unknown token.",
+            handler=_revoke_dead,
+        )
+        for dead in _DEAD_PAIRS
+    },
+    (ACTIVE, ContextRequested): Rule(
+        targets=(ACTIVE,),
+        effects=(Respond,),
+        why=(
+            "The token's context (type, organization, team, createdBy, user, scopes) while "
+            "the access token is within its 3599 s; 401 after."
+        ),
+        handler=_context_active,
+    ),
+    **{
+        (dead, ContextRequested): Rule(
+            targets=(dead,),
+            effects=(Respond,),
+            why="A rotated, revoked or expired access token gets 401.",
+            handler=_context_dead,
+        )
+        for dead in _DEAD_PAIRS
+    },
+    (ACTIVE, CodeReplayed): Rule(
+        targets=(REVOKED,),
+        effects=(SavePair,),
+        why="The code this pair descends from was replayed: the pair is revoked.",
+        handler=_replayed,
+    ),
+    **{
+        (dead, CodeReplayed): Rule(
+            targets=(dead,),
+            effects=(),
+            why="A pair that no longer works stays as it is.",
+            handler=_absorb,
+        )
+        for dead in _DEAD_PAIRS
+    },
+    (ACTIVE, ClockAdvanced): Rule(
+        targets=(ACTIVE, PAIR_EXPIRED),
+        effects=(SavePair,),
+        why="A pair expires when its refresh token reaches 60 days without use.",
+        handler=_clock_pair,
+    ),
+    **{
+        (dead, ClockAdvanced): Rule(
+            targets=(dead,),
+            effects=(),
+            why="Time changes nothing for a pair that no longer works.",
+            handler=_absorb,
+        )
+        for dead in _DEAD_PAIRS
+    },
+}
+
+
+def step(
+    record: AuthorizationCode | TokenPair | None,
+    event: ServerInput,
+    *,
+    registry: Registry,
+    now: float,
+) -> ServerStep:
+    """Apply ``event`` to ``record`` at time ``now``; ``record`` is None before a code exists.
+    Raises ``InvalidTransition`` for a pair not in the table, leaving everything unchanged."""
+    state = None if record is None else record.state
+    rule = TABLE.get((state, type(event)))
+    if rule is None:
+        where = "before any record exists" if state is None else f"in state {state.value}"
+        raise InvalidTransition(f"The simulator can't handle {type(event).__name__} {where}.")
+    return rule.handler(record, event, registry, now)

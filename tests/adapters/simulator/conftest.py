@@ -1,0 +1,175 @@
+"""Shared set-up for the simulator adapter's tests: a simulator on a controllable clock with
+reproducible entropy, an httpx client over its ASGI app, and a small HTML form reader."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+import pytest
+from miroflow_simulator import Simulator
+
+T0 = 1_800_000_000.0
+REDIRECT_URI = "http://127.0.0.1:8000/callback"
+QUERY_REDIRECT_URI = "http://127.0.0.1:8000/cb?tenant=7"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counter_entropy() -> Callable[[int], bytes]:
+    count = 0
+
+    def draw(size: int) -> bytes:
+        nonlocal count
+        count += 1
+        out = b""
+        while len(out) < size:
+            out += hashlib.sha256(f"{count}:{len(out)}".encode()).digest()
+        return out[:size]
+
+    return draw
+
+
+class Form(HTMLParser):
+    """The first form of a page: its action, fields (hidden, select) and submit buttons."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.method: str | None = None
+        self.fields: dict[str, str] = {}
+        self.options: dict[str, list[str]] = {}
+        self.buttons: list[tuple[str, str, str]] = []
+        self.labels: dict[str, str] = {}
+        self._select: str | None = None
+        self._button: dict[str, str] | None = None
+        self._label_for: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and self.action is None:
+            self.action, self.method = a.get("action"), a.get("method", "get").lower()
+        elif tag == "input" and a.get("name"):
+            self.fields[a["name"]] = a.get("value", "")
+        elif tag == "select":
+            self._select = a["name"]
+            self.options[a["name"]] = []
+            self.labels.setdefault("select-id", a.get("id", ""))
+        elif tag == "option" and self._select:
+            self.options[self._select].append(a["value"])
+            if "selected" in a:
+                self.fields[self._select] = a["value"]
+        elif tag == "button":
+            self._button = {"name": a.get("name", ""), "value": a.get("value", ""), "text": ""}
+        elif tag == "label":
+            self._label_for = a.get("for", "")
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._button["text"] += data
+        if self._label_for is not None:
+            self.labels[self._label_for] = data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "button" and self._button is not None:
+            b = self._button
+            self.buttons.append((b["name"], b["value"], b["text"]))
+            self._button = None
+        elif tag == "label":
+            self._label_for = None
+
+    def submit(self, button_text: str, **changes: str) -> dict[str, str]:
+        """The form data a browser sends when this button is pressed."""
+        data = {**self.fields, **changes}
+        for name, value, text in self.buttons:
+            if text == button_text:
+                data[name] = value
+                return data
+        raise AssertionError(f"no button {button_text!r}")
+
+
+class AsgiBrowser:
+    """Blocking calls to the simulator's ASGI app through httpx (one event loop per call)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.sim.asgi_app)
+            async with httpx.AsyncClient(transport=transport, base_url=self.sim.base_url) as c:
+                return await c.request(method, url, **kwargs)
+
+        return asyncio.run(call())
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim(clock: FakeClock) -> Simulator:
+    simulator = Simulator(base_url="http://127.0.0.1:8765", clock=clock, entropy=counter_entropy())
+    simulator.register_app(
+        [REDIRECT_URI, QUERY_REDIRECT_URI],
+        client_id="3074457363680401096",
+        client_secret="the-app-secret-the-app-secret",
+    )
+    return simulator
+
+
+@pytest.fixture
+def browser(sim: Simulator) -> AsgiBrowser:
+    return AsgiBrowser(sim)
+
+
+@pytest.fixture(scope="session")
+def kit() -> Any:
+    """Helpers for test files (which cannot import each other)."""
+
+    class _Kit:
+        Form = Form
+        FakeClock = FakeClock
+        counter_entropy = staticmethod(counter_entropy)
+        T0 = T0
+        REDIRECT_URI = REDIRECT_URI
+        QUERY_REDIRECT_URI = QUERY_REDIRECT_URI
+        ADA = "3458764517517852417"
+        GRACE = "3458764517517852418"
+        ALPHA = "3458764517517819000"
+        BETA = "3458764517517819001"
+        CLIENT_ID = "3074457363680401096"
+        SECRET = "the-app-secret-the-app-secret"
+
+        @staticmethod
+        def authorize_params(**extra: str) -> dict[str, str]:
+            params = {
+                "response_type": "code",
+                "client_id": "3074457363680401096",
+                "redirect_uri": REDIRECT_URI,
+                "state": "opaque-state-123",
+            }
+            params.update(extra)
+            return params
+
+    return _Kit
