@@ -254,10 +254,22 @@ class AuthorizationDenied(CallbackError):
         else:
             text = f"Miro refused the authorization request ({error})."
         if description:
-            text += f" Miro said: {description}"
+            # The description comes from the browser's query string (up to 4096 characters):
+            # keep it whole on ``.description`` but short in a message meant for a person.
+            text += f" Miro said: {_shortened(description)}"
         super().__init__(text)
         if error in ("server_error", "temporarily_unavailable"):
             self.status_code = 502
+
+
+#: How much of a browser-supplied description an error message quotes.
+_DESCRIPTION_LIMIT = 300
+
+
+def _shortened(text: str) -> str:
+    if len(text) <= _DESCRIPTION_LIMIT:
+        return text
+    return text[:_DESCRIPTION_LIMIT] + "\u2026"
 
 
 # --- the token endpoint --------------------------------------------------------------------
@@ -326,6 +338,15 @@ class StaleTokenWrite(StoreError):
 
     code = "stale_token_write"
     status_code = 409
+
+    @classmethod
+    def for_key(cls, user_id: str, team_id: str, found: int, expected: int) -> StaleTokenWrite:
+        """The error every store raises when a write expected ``expected`` but found ``found``:
+        one wording for all of them. User and team ids are not secrets."""
+        return cls(
+            f"The tokens for user {user_id} in team {team_id} are at version {found}, not "
+            f"{expected}: another writer got there first."
+        )
 
 
 class RecordError(StoreError):

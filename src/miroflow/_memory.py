@@ -102,9 +102,8 @@ class MemoryTokenStore:
             current = self._records.get(key)
             version = 0 if current is None else current.version
             if expected_version is not None and expected_version != version:
-                raise StaleTokenWrite(
-                    f"The tokens for user {key.user_id} in team {key.team_id} are at version "
-                    f"{version}, not {expected_version}: another writer got there first."
+                raise StaleTokenWrite.for_key(
+                    key.user_id, key.team_id, found=version, expected=expected_version
                 )
             record = StoredTokens(tokens=tokens, version=version + 1)
             self._records[key] = record

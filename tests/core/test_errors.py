@@ -187,6 +187,43 @@ def test_other_refusals_name_the_error(code: str) -> None:
     assert code in error.message
 
 
+def test_a_long_description_is_cut_in_the_message_but_kept_whole() -> None:
+    # The description comes from the browser's query string and may be up to 4096 characters.
+    description = "x" * 299 + "y" + "#" * 3796
+    error = miroflow.AuthorizationDenied("invalid_request", description)
+    assert error.description == description
+    assert error.message.endswith(" Miro said: " + "x" * 299 + "y\u2026")
+    assert "#" not in error.message
+    assert len(error.message) < 400
+    assert str(error) == error.message
+    _same(pickle.loads(pickle.dumps(error)), error)
+
+
+@pytest.mark.parametrize("length", [1, 299, 300])
+def test_a_description_up_to_the_cap_is_quoted_whole(length: int) -> None:
+    description = "d" * length
+    error = miroflow.AuthorizationDenied("access_denied", description)
+    assert error.message.endswith(f" Miro said: {description}")
+    assert "\u2026" not in error.message
+
+
+# --- StaleTokenWrite ----------------------------------------------------------------------
+
+
+def test_stale_token_write_for_a_key_has_the_one_wording() -> None:
+    error = miroflow.StaleTokenWrite.for_key("3074457", "9876", found=4, expected=2)
+    assert type(error) is miroflow.StaleTokenWrite
+    assert error.message == (
+        "The tokens for user 3074457 in team 9876 are at version 4, not 2: "
+        "another writer got there first."
+    )
+    assert error.status_code == 409
+    assert error.code == "stale_token_write"
+    _same(pickle.loads(pickle.dumps(error)), error)
+    _same(copy.copy(error), error)
+    _same(copy.deepcopy(error), error)
+
+
 # --- FlowExpired --------------------------------------------------------------------------
 
 

@@ -37,16 +37,13 @@ time (Redis TTLs) keep every flow for the whole test.
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import importlib
 import math
 import multiprocessing
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import pytest
@@ -64,11 +61,21 @@ from miroflow import (
     StaleTokenWrite,
     StoredTokens,
     StoreError,
-    StoreUnavailable,
-    TokenKey,
     TokenSet,
     TokenStore,
     hash_secret,
+)
+from miroflow.testing._store_faults import CommitFault, Fault, FaultyFlowStore, FaultyTokenStore
+from miroflow.testing._store_harness import (
+    BlockingFlowStore,
+    BlockingTokenStore,
+    EventLoopThread,
+    StoreSpec,
+    build_store,
+    claim_in_process,
+    close_store,
+    open_store,
+    race,
 )
 from miroflow.testing.strategies import flows, token_sets
 
@@ -89,8 +96,6 @@ __all__ = [
     "build_store",
 ]
 
-T = TypeVar("T")
-
 #: How many threads race for one flow, and how many rounds of that race each run does.
 CONCURRENT_CLAIMS = 100
 CLAIM_ROUNDS = 3
@@ -100,245 +105,6 @@ CLAIM_ROUNDS = 3
 _property = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
 )
-
-
-# --- fault injection -------------------------------------------------------------------------
-
-
-class Fault(enum.Enum):
-    """Where an injected failure strikes a store operation.
-
-    * ``BEFORE``: the operation never reaches the store (say, the connection was refused).
-      Nothing changes; the caller gets ``StoreUnavailable``.
-    * ``AT_COMMIT``: the operation dies while it commits. With a ``CommitFault`` wired into
-      the adapter, this is real: the adapter calls the fault inside its transaction right
-      before COMMIT, the fault closes the live connection, and the COMMIT fails. A generic
-      wrapper cannot reach inside a transaction, so without one it models the commit being
-      lost: nothing is applied and the caller gets ``StoreUnavailable``. Either way the
-      store must be left all-or-nothing, never half-written.
-    * ``AFTER``: the operation is applied, but its answer is lost on the way back (the
-      connection dropped after COMMIT). The caller gets ``StoreUnavailable``.
-    """
-
-    BEFORE = "before"
-    AT_COMMIT = "at_commit"
-    AFTER = "after"
-
-
-class CommitFault:
-    """A seam an adapter calls with its live connection inside each write transaction, right
-    before COMMIT. Once armed, the next call closes that connection, so the COMMIT really
-    fails. If ``close()`` returns an awaitable (an asyncio connection), so does the call."""
-
-    def __init__(self) -> None:
-        self._armed = False
-        self.fired = 0
-
-    def arm(self) -> None:
-        self._armed = True
-
-    def __call__(self, connection: Any) -> Any:
-        if not self._armed:
-            return None
-        self._armed = False
-        self.fired += 1
-        return connection.close()
-
-
-class _FaultSwitch:
-    """The part both faulty wrappers share: one armed fault, spent by the next operation."""
-
-    def __init__(self, commit_fault: CommitFault | None) -> None:
-        self.commit_fault = commit_fault
-        self._armed: Fault | None = None
-
-    def fail_next(self, fault: Fault) -> None:
-        self._armed = fault
-
-    def run(self, operation: Callable[[], T]) -> T:
-        fault, self._armed = self._armed, None
-        if fault is None:
-            return operation()
-        if fault is Fault.BEFORE:
-            raise StoreUnavailable("Injected fault: the store failed before the operation.")
-        if fault is Fault.AT_COMMIT:
-            if self.commit_fault is None:
-                raise StoreUnavailable("Injected fault: the commit was lost.")
-            self.commit_fault.arm()
-            operation()  # the adapter must raise a StoreError when its commit fails
-            raise AssertionError("The store committed although its connection was closed.")
-        operation()
-        raise StoreUnavailable("Injected fault: the operation was applied but its answer lost.")
-
-
-class FaultyFlowStore:
-    """Wraps a ``FlowStore``; ``fail_next(fault)`` makes the next operation fail there."""
-
-    def __init__(self, inner: FlowStore, *, commit_fault: CommitFault | None = None) -> None:
-        self.inner = inner
-        self._switch = _FaultSwitch(commit_fault)
-        self.fail_next = self._switch.fail_next
-
-    def save(self, flow: Flow) -> None:
-        self._switch.run(lambda: self.inner.save(flow))
-
-    def claim(self, state_hash: str, now: float) -> Claim:
-        return self._switch.run(lambda: self.inner.claim(state_hash, now))
-
-    def delete(self, state_hash: str) -> None:
-        self._switch.run(lambda: self.inner.delete(state_hash))
-
-
-class FaultyTokenStore:
-    """Wraps a ``TokenStore``; ``fail_next(fault)`` makes the next operation fail there."""
-
-    def __init__(self, inner: TokenStore, *, commit_fault: CommitFault | None = None) -> None:
-        self.inner = inner
-        self._switch = _FaultSwitch(commit_fault)
-        self.fail_next = self._switch.fail_next
-
-    def get(self, key: TokenKey) -> StoredTokens | None:
-        return self._switch.run(lambda: self.inner.get(key))
-
-    def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
-        return self._switch.run(lambda: self.inner.put(tokens, expected_version=expected_version))
-
-    def delete(self, key: TokenKey) -> None:
-        self._switch.run(lambda: self.inner.delete(key))
-
-
-# --- async stores behind a blocking face -----------------------------------------------------
-
-
-class EventLoopThread:
-    """An event loop running in a daemon thread; ``run`` waits for an awaitable on it.
-
-    Calls from many threads run concurrently on the loop, so an async store's own
-    concurrency (its connection pool) is what the suite exercises."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def __enter__(self) -> EventLoopThread:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-    def run(self, awaitable: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(_awaited(awaitable), self._loop).result()
-
-
-async def _awaited(awaitable: Awaitable[T]) -> T:
-    return await awaitable
-
-
-class BlockingFlowStore:
-    """An ``AsyncFlowStore`` seen as a ``FlowStore`` (for tests only)."""
-
-    def __init__(self, store: AsyncFlowStore, loop: EventLoopThread) -> None:
-        self.store, self._loop = store, loop
-
-    def save(self, flow: Flow) -> None:
-        self._loop.run(self.store.save(flow))
-
-    def claim(self, state_hash: str, now: float) -> Claim:
-        return self._loop.run(self.store.claim(state_hash, now))
-
-    def delete(self, state_hash: str) -> None:
-        self._loop.run(self.store.delete(state_hash))
-
-
-class BlockingTokenStore:
-    """An ``AsyncTokenStore`` seen as a ``TokenStore`` (for tests only)."""
-
-    def __init__(self, store: AsyncTokenStore, loop: EventLoopThread) -> None:
-        self.store, self._loop = store, loop
-
-    def get(self, key: TokenKey) -> StoredTokens | None:
-        return self._loop.run(self.store.get(key))
-
-    def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
-        return self._loop.run(self.store.put(tokens, expected_version=expected_version))
-
-    def delete(self, key: TokenKey) -> None:
-        self._loop.run(self.store.delete(key))
-
-
-async def _build(factory: Callable[[], Any]) -> Any:
-    store = factory()
-    return await store if isinstance(store, Coroutine) else store
-
-
-async def _close(store: object) -> None:
-    closer = getattr(store, "aclose", None) or getattr(store, "close", None)
-    if closer is not None:
-        result = closer()
-        if isinstance(result, Coroutine):
-            await result
-
-
-# --- stores in other processes ---------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class StoreSpec:
-    """How another process opens the same store: ``"module:callable"`` and its keyword
-    arguments (plain values, so the spec pickles)."""
-
-    factory: str
-    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-def build_store(spec: StoreSpec) -> Any:
-    """Call the spec's factory with its keyword arguments."""
-    module_name, _, attribute = spec.factory.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
-    return factory(**spec.kwargs)
-
-
-def _claim_in_process(
-    spec: StoreSpec, state_hash: str, now: float, threads: int, start: Any, results: Any
-) -> None:
-    """Runs in a spawned process: open the store, wait for the other process, race."""
-    try:
-        store = build_store(spec)
-        outcomes = _race(lambda: store.claim(state_hash, now).outcome.value, threads, start)
-        results.put(outcomes)
-        closer = getattr(store, "close", None)
-        if closer is not None:
-            closer()
-    except BaseException as exc:  # reported to the parent, which fails the test
-        results.put([f"error: {type(exc).__name__}: {exc}"])
-
-
-def _race(call: Callable[[], T], threads: int, start: Any = None) -> list[T | str]:
-    """Run ``call`` in ``threads`` threads released together; collect results or error names."""
-    gate = threading.Barrier(threads)
-    results: list[T | str] = []
-    lock = threading.Lock()
-
-    def one() -> None:
-        gate.wait()
-        try:
-            result: T | str = call()
-        except Exception as exc:
-            result = type(exc).__name__
-        with lock:
-            results.append(result)
-
-    workers = [threading.Thread(target=one) for _ in range(threads)]
-    if start is not None:
-        start.wait()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return results
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -476,7 +242,7 @@ class FlowStoreConformance(_Conformance):
         for _ in range(CLAIM_ROUNDS):
             flow = _fresh_flow(now)
             flow_store.save(flow)
-            outcomes = _race(
+            outcomes = race(
                 partial(_claim_outcome, flow_store, flow.state_hash, now), CONCURRENT_CLAIMS
             )
             assert outcomes.count(ClaimOutcome.CLAIMED) == 1, outcomes
@@ -570,7 +336,7 @@ class TokenStoreConformance(_Conformance):
         tokens = _fresh_tokens(now)
         token_store.put(tokens, expected_version=0)
         writers = 20
-        versions = _race(
+        versions = race(
             lambda: (
                 token_store.put(
                     attrs.evolve(tokens, access_token=f"{threading.get_ident():043d}"),
@@ -618,12 +384,12 @@ class AsyncFlowStoreConformance(FlowStoreConformance):
     @pytest.fixture
     def flow_store(self, make_async_flow_store: Callable[[], Any]) -> Iterator[FlowStore]:
         with EventLoopThread() as loop:
-            store = loop.run(_build(make_async_flow_store))
+            store = loop.run(open_store(make_async_flow_store))
             assert isinstance(store, AsyncFlowStore)
             try:
                 yield BlockingFlowStore(store, loop)
             finally:
-                loop.run(_close(store))
+                loop.run(close_store(store))
 
 
 class AsyncTokenStoreConformance(TokenStoreConformance):
@@ -633,12 +399,12 @@ class AsyncTokenStoreConformance(TokenStoreConformance):
     @pytest.fixture
     def token_store(self, make_async_token_store: Callable[[], Any]) -> Iterator[TokenStore]:
         with EventLoopThread() as loop:
-            store = loop.run(_build(make_async_token_store))
+            store = loop.run(open_store(make_async_token_store))
             assert isinstance(store, AsyncTokenStore)
             try:
                 yield BlockingTokenStore(store, loop)
             finally:
-                loop.run(_close(store))
+                loop.run(close_store(store))
 
 
 class MultiProcessClaimConformance:
@@ -658,7 +424,7 @@ class MultiProcessClaimConformance:
         threads = CONCURRENT_CLAIMS // self.processes
         workers = [
             context.Process(
-                target=_claim_in_process,
+                target=claim_in_process,
                 args=(flow_store_spec, flow.state_hash, now, threads, start, results),
             )
             for _ in range(self.processes)

@@ -224,13 +224,11 @@ def put_tokens(s: Statements, tokens: TokenSet, expected: int | None) -> Program
         rows = yield s.update_tokens, (record, user, team, expected)
     if rows:
         return StoredTokens(tokens=tokens, version=int(rows[0][0]))
+    assert expected is not None, "the upsert always returns the new version"
     # Lost the compare-and-set; this later statement sees the winner's commit.
     found = yield s.token_version, (user, team)
     version = int(found[0][0]) if found else 0
-    raise StaleTokenWrite(
-        f"The tokens for user {user} in team {team} are at version {version}, not "
-        f"{expected}: another writer got there first."
-    )
+    raise StaleTokenWrite.for_key(user, team, found=version, expected=expected)
 
 
 def delete_tokens(s: Statements, key: TokenKey) -> Program[None]:

@@ -142,9 +142,9 @@ def decode_claim(reply: Sequence[Any]) -> Claim:
 def decode_put(reply: Sequence[Any], tokens: TokenSet, expected: int | None) -> StoredTokens:
     written, version = int(reply[0]), int(reply[1])
     if not written:
-        raise StaleTokenWrite(
-            f"The tokens for user {tokens.user_id} in team {tokens.team_id} are at version "
-            f"{version}, not {expected}: another writer got there first."
+        assert expected is not None, "PUT_TOKENS always writes when no version is expected"
+        raise StaleTokenWrite.for_key(
+            tokens.user_id, tokens.team_id, found=version, expected=expected
         )
     return StoredTokens(tokens=tokens, version=version)
 

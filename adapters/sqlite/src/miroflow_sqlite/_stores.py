@@ -152,9 +152,8 @@ class SQLiteTokenStore:
             ).fetchone()
             version = 0 if row is None else int(row[0])
             if expected_version is not None and expected_version != version:
-                raise StaleTokenWrite(
-                    f"The tokens for user {tokens.user_id} in team {tokens.team_id} are at "
-                    f"version {version}, not {expected_version}: another writer got there first."
+                raise StaleTokenWrite.for_key(
+                    tokens.user_id, tokens.team_id, found=version, expected=expected_version
                 )
             connection.execute(
                 "INSERT INTO miroflow_tokens (user_id, team_id, record, version)"
