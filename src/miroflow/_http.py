@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import attrs
 
 __all__ = ["HttpRequest", "HttpResponse"]
@@ -29,6 +31,16 @@ class HttpRequest:
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), or None."""
         return find_header(self.headers, name)
+
+    def describe(self) -> str:
+        """``METHOD scheme://host[:port]/path`` for error messages and logs: no query, no
+        user info, nothing from the headers or the body."""
+        try:
+            parts = urlsplit(self.url)
+            port = f":{parts.port}" if parts.port else ""
+            return f"{self.method} {parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+        except ValueError:
+            return f"{self.method} (a malformed URL)"
 
 
 @attrs.frozen(kw_only=True)

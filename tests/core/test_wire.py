@@ -306,3 +306,15 @@ def test_the_secret_never_shows_in_a_request_repr(secret: str, code: str) -> Non
         assert secret not in repr(request)
         assert secret not in request.url
         assert code not in repr(request)
+
+
+def test_describe_names_the_request_without_query_user_info_or_body() -> None:
+    request = miroflow.HttpRequest(
+        method="POST",
+        url="https://user:pw@api.miro.com:8443/v1/oauth/token?client_secret=leak",
+        body=b"client_secret=leak",
+    )
+    assert request.describe() == "POST https://api.miro.com:8443/v1/oauth/token"
+    assert miroflow.HttpRequest(method="GET", url="http://[::1").describe() == (
+        "GET (a malformed URL)"
+    )

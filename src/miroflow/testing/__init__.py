@@ -1,11 +1,16 @@
-"""miroflow's public test kit (install the ``testing`` extra: it brings hypothesis and pytest).
+"""miroflow's public test kit (install the ``testing`` extra: it brings hypothesis, pytest and
+trustme).
 
-* ``miroflow.testing.strategies``: hypothesis strategies for callbacks, token responses and
-  clock moves;
-* ``miroflow.testing.model``: the flow machine's reference model, to check an app or adapter
-  against;
-* ``miroflow.testing.stores`` and ``miroflow.testing.transports``: the conformance suites any
-  store or transport adapter runs with a few lines.
+* ``miroflow.testing.strategies``: hypothesis strategies for flows, token sets, callbacks,
+  token responses and clock moves;
+* ``miroflow.testing.model``: the flow machine's reference model (``FlowModel``), to check an
+  app or adapter against;
+* ``miroflow.testing.stores``: the store conformance suite (``FlowStoreConformance``,
+  ``TokenStoreConformance``, their async twins, ``MultiProcessClaimConformance``) and the
+  fault-injecting wrappers (``FaultyFlowStore``, ``FaultyTokenStore``);
+* ``miroflow.testing.transports``: the transport conformance suite
+  (``TransportConformance``, ``AsyncTransportConformance``) with its loopback test server.
 
-Nothing here is imported by ``miroflow`` itself.
+Each is imported on its own (``from miroflow.testing.stores import FlowStoreConformance``), so
+that using one does not load what the others need. Nothing here is imported by ``miroflow``.
 """
