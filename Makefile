@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADAPTERS := $(sort $(dir $(wildcard adapters/*/pyproject.toml)))
 ADAPTER_PACKAGES := $(sort $(wildcard adapters/*/src/miroflow_*))
 
-.PHONY: install test lint typecheck pytest demo spec bench clean
+.PHONY: install browser test lint typecheck pytest demo spec bench clean
 
 $(VENV)/.installed: pyproject.toml $(wildcard adapters/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,19 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy src/miroflow $(ADAPTER_PACKAGES) tests/typing benchmarks specs/generate.py examples
 
-pytest: install
+# Debian's chromium drives tests/e2e/test_browser.py (through Playwright, never a downloaded
+# browser). Installed here when missing and this is a root shell with apt-get; elsewhere the
+# browser tests skip with a reason (they fail instead under MIROFLOW_REQUIRE_SERVICES=1).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is not installed: the browser tests will skip."; \
+	  fi; }
+
+pytest: install browser
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest

@@ -1,0 +1,162 @@
+"""A person's flow in a real browser: headless Chromium opens a tiny app's /login, lands on
+the simulator's consent page (served on loopback), clicks "Install & authorize", and comes
+back signed in. The app uses miroflow's Client with SQLite stores and the urllib transport,
+talking to the simulator over real sockets: nothing in the chain is in-process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+from miroflow_simulator import LoopbackServer, Simulator
+from miroflow_sqlite import SQLiteFlowStore, SQLiteTokenStore
+from miroflow_urllib import UrllibTransport
+
+import miroflow
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        reason = "Debian's chromium is not installed (make test installs it where it can)."
+        if os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"MIROFLOW_REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    return path
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class App:
+    """The smallest web app that signs a user in with miroflow (WSGI, stdlib only)."""
+
+    def __init__(self, client: miroflow.Client) -> None:
+        self.client = client
+        self.signed_in: list[miroflow.TokenSet] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        cookies = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+        morsel = cookies.get(self.client.cookie_name)
+        binding = morsel.value if morsel else None
+        path = environ["PATH_INFO"]
+        if path == "/login":
+            answer = self.client.start(binding_cookie=binding, return_path="/boards")
+        elif path == "/callback":
+            answer = self.client.handle_callback(
+                environ.get("QUERY_STRING", ""), binding_cookie=binding
+            )
+            if answer.tokens is not None:
+                self.signed_in.append(answer.tokens)
+        elif path == "/boards" and self.signed_in:
+            tokens = self.signed_in[-1]
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [
+                f"<h1>Signed in</h1><p>user {tokens.user_id}, team {tokens.team_id}</p>".encode()
+            ]
+        else:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        reason = "Found" if answer.status == 302 else "Error"
+        start_response(f"{answer.status} {reason}", list(answer.headers))
+        return [answer.body.encode()]
+
+
+@pytest.fixture
+def app_and_simulator(tmp_path: Path) -> Iterator[tuple[str, App, Simulator]]:
+    # The app needs the server's port (its redirect URI) before it exists: route through a list.
+    apps: list[App] = []
+    server = make_server("127.0.0.1", 0, lambda e, s: apps[0](e, s), handler_class=_Quiet)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    with LoopbackServer(Simulator()) as miro:
+        simulator = miro.simulator
+        registered = simulator.register_app([f"{app_url}/callback"])
+        database = tmp_path / "app.sqlite3"
+        app = App(
+            miroflow.Client(
+                simulator.client_config(registered),
+                flows=SQLiteFlowStore(database),
+                tokens=SQLiteTokenStore(database),
+                transport=UrllibTransport(),
+                clock=time.time,
+                entropy=os.urandom,
+            )
+        )
+        apps.append(app)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield app_url, app, simulator
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_person_signs_in_through_the_consent_page(
+    app_and_simulator: tuple[str, App, Simulator], tmp_path: Path
+) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    app_url, app, simulator = app_and_simulator
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{app_url}/login")
+            assert page.url.startswith(f"{simulator.base_url}/oauth/authorize?")
+            page.screenshot(path=str(tmp_path / "consent.png"))
+            # A person picks the team with the keyboard-reachable picker, then clicks.
+            page.get_by_role("button", name="Install & authorize").click()
+            page.wait_for_url(f"{app_url}/boards")
+            assert page.locator("h1").inner_text() == "Signed in"
+        finally:
+            browser.close()
+    (tokens,) = app.signed_in
+    assert f"team {tokens.team_id}" in page_text(app)
+    assert len(simulator.token_requests("authorization_code")) == 1
+
+
+def page_text(app: App) -> str:
+    tokens = app.signed_in[-1]
+    return f"user {tokens.user_id}, team {tokens.team_id}"
+
+
+def test_cancel_on_the_consent_page_answers_a_plain_403(
+    app_and_simulator: tuple[str, App, Simulator],
+) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    app_url, app, simulator = app_and_simulator
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{app_url}/login")
+            with page.expect_response(lambda r: "/callback" in r.url) as response_info:
+                page.get_by_role("button", name="Cancel").click()
+            response = response_info.value
+            assert response.status == 403
+            assert "cancelled on Miro's consent page" in page.content()
+        finally:
+            browser.close()
+    assert app.signed_in == []
+    assert simulator.token_requests() == ()
