@@ -131,6 +131,8 @@ class AuthorizationServer:
         """Register an app; the client ID and secret are drawn when not given."""
         if not redirect_uris:
             raise UsageError("An app needs at least one redirect URI.")
+        for uri in redirect_uris:
+            _check_redirect_uri(uri)
         if client_id is None:
             client_id = "3458764" + str(int.from_bytes(self._draw(8), "big") % 10**12).zfill(12)
         if not (client_id.isascii() and client_id.isdigit()):
@@ -343,3 +345,17 @@ class AuthorizationServer:
             elif isinstance(effect, Respond):
                 response = effect.response
         return response
+
+
+def _check_redirect_uri(uri: str) -> None:
+    """Miro's app settings take absolute http(s) URLs without a fragment."""
+    try:
+        parts = urlsplit(uri)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
+    except ValueError:
+        valid = False
+    if not valid or not uri.isascii() or not uri.isprintable() or " " in uri:
+        raise UsageError(
+            f"A redirect URI must be an absolute http:// or https:// URL without a #fragment, "
+            f"got {uri!r}."
+        )
