@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from ._callback import Callback
 from ._config import ClientConfig, TeamPolicy, UnsolicitedPolicy, check_return_path
 from ._errors import (
     AuthorizationDenied,
@@ -164,10 +165,12 @@ def _callback(flow: Flow, event: CallbackReceived, config: ClientConfig, now: fl
     return _accept_callback(flow, callback, config, now)
 
 
-def _accept_callback(flow: Flow, callback: Any, config: ClientConfig, now: float) -> Step:
+def _accept_callback(flow: Flow, callback: Callback, config: ClientConfig, now: float) -> Step:
     """The checks shared by solicited and unsolicited callbacks, then the exchange."""
     if callback.error is not None:
         return _end(flow, DENIED, AuthorizationDenied(callback.error, callback.error_description))
+    if callback.code is None:  # parse_callback never makes one; a hand-built Callback might
+        raise UsageError("A Callback needs a code or an error.")
     if callback.client_id is not None and callback.client_id != config.client_id:
         return _end(
             flow,

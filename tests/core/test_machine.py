@@ -205,3 +205,10 @@ def test_a_flow_dies_exactly_at_its_deadline(offset: float, state: FlowState) ->
         _started().flow, miroflow.ClockAdvanced(), config=CONFIG, now=1000.0 + offset
     )
     assert after.flow.state is state
+
+
+def test_a_hand_built_callback_with_neither_code_nor_error_is_a_usage_error() -> None:
+    flow = _started().flow
+    event = miroflow.CallbackReceived(callback=miroflow.Callback(state="s" * 43), binding="b" * 43)
+    with pytest.raises(miroflow.UsageError, match="needs a code or an error"):
+        miroflow.step(flow, event, config=CONFIG, now=1001.0)
