@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from miroflow import (
     FlowState,
     RecordError,
     StoreUnavailable,
+    TokenSet,
     hash_secret,
 )
 from miroflow.testing.stores import (
@@ -51,6 +54,17 @@ def a_flow(name: str = "s", *, created_at: float = NOW) -> Flow:
         binding_hash=hash_secret("b"),
         created_at=created_at,
         deadline=created_at + 600,
+    )
+
+
+def a_token_set() -> TokenSet:
+    return TokenSet(
+        access_token="a" * 40,
+        refresh_token="r" * 40,
+        user_id="1",
+        team_id="2",
+        obtained_at=NOW,
+        expires_at=NOW + 3599,
     )
 
 
@@ -114,6 +128,23 @@ def test_default_path_without_xdg_is_under_home(
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_path() == tmp_path / ".local" / "share" / "miroflow" / "miroflow.sqlite3"
+
+
+def test_a_new_database_is_readable_by_its_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It holds access and refresh tokens; a lax umask must not make them world-readable.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    previous = os.umask(0o022)
+    try:
+        store = SQLiteTokenStore()
+        store.put(a_token_set())
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(default_path().stat().st_mode) == 0o600
+    assert stat.S_IMODE(default_path().parent.stat().st_mode) == 0o700
+    for sidecar in default_path().parent.glob("miroflow.sqlite3-*"):
+        assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0
 
 
 def test_uses_wal_mode(db_path: Path) -> None:

@@ -108,7 +108,10 @@ class Database:
             return self._connection
         if isinstance(self.path, Path):
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # The file holds access and refresh tokens: only its owner may read it.
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             except OSError as exc:
                 raise StoreUnavailable(
                     f"Cannot create the directory for the SQLite database at {self.path} "
