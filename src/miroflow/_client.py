@@ -11,10 +11,8 @@ from ._config import ClientConfig
 from ._driver import (
     Answer,
     ClaimFlow,
-    DrawRandom,
     Observer,
     Procedure,
-    ReadClock,
     handle_callback,
     start,
 )
@@ -58,6 +56,8 @@ class _Base:
     ) -> Procedure:
         return start(
             self.config,
+            self._clock,
+            self._entropy,
             binding_cookie=binding_cookie,
             team_id=team_id,
             return_path=return_path,
@@ -66,7 +66,7 @@ class _Base:
 
     def _callback(self, query: str | bytes, binding_cookie: str | None) -> Procedure:
         return handle_callback(
-            self.config, query, binding_cookie=binding_cookie, observe=self._observe
+            self.config, self._clock, query, binding_cookie=binding_cookie, observe=self._observe
         )
 
 
@@ -94,8 +94,6 @@ class Client(_Base):
         self.tokens = tokens
         self.transport = transport
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
-            ReadClock: lambda op: clock(),
-            DrawRandom: lambda op: entropy(op.size),
             ClaimFlow: lambda op: flows.claim(op.state_hash, op.now),
             SaveFlow: lambda op: flows.save(op.flow),
             DeleteFlow: lambda op: flows.delete(op.state_hash),
@@ -186,11 +184,6 @@ class AsyncClient(_Base):
                 answer: Answer = stop.value
                 return answer
             try:
-                if type(op) is ReadClock:  # the clock and entropy are never awaited
-                    result, error = self._clock(), None
-                elif type(op) is DrawRandom:
-                    result, error = self._entropy(op.size), None
-                else:
-                    result, error = await self._handlers[type(op)](op), None
+                result, error = await self._handlers[type(op)](op), None
             except MiroflowError as exc:
                 result, error = None, exc

@@ -1,7 +1,7 @@
 """The effect-driving loop, written once.
 
-Each procedure is a generator: it yields an *operation* (read the clock, draw random bytes,
-claim a flow, or one of the machine's effects that touch a port), receives its result, and
+Each procedure is a generator: it yields an *operation* (claim a flow, or one of the
+machine's effects that touch a store or the transport), receives its result, and
 finally returns an ``Answer`` for the browser. A failed port operation is thrown back into the
 generator as a ``MiroflowError``. ``Client`` runs these generators with blocking ports and
 ``AsyncClient`` with awaitable ones; neither holds any protocol logic.
@@ -9,6 +9,7 @@ generator as a ``MiroflowError``. ``Client`` runs these generators with blocking
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -44,23 +45,12 @@ from ._events import (
 from ._http import HttpResponse
 from ._machine import step
 from ._model import Claim, ClaimOutcome, Flow, FlowState, TokenSet, hash_secret
+from ._ports import Clock, Entropy
 from ._wire import b64url
 
-__all__ = ["Answer", "ClaimFlow", "DrawRandom", "Observer", "Operation", "ReadClock", "Transition"]
+__all__ = ["Answer", "ClaimFlow", "Observer", "Operation", "Transition"]
 
 _TOKEN_BYTES = 32
-
-
-@attrs.frozen
-class ReadClock:
-    """Operation: the current time (seconds since the epoch)."""
-
-
-@attrs.frozen
-class DrawRandom:
-    """Operation: ``size`` unpredictable bytes."""
-
-    size: int
 
 
 @attrs.frozen
@@ -71,8 +61,7 @@ class ClaimFlow:
     now: float
 
 
-READ_CLOCK = ReadClock()
-_DRAWS = {count: DrawRandom(_TOKEN_BYTES * count) for count in (1, 2, 3)}
+_BINDING = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @attrs.frozen(kw_only=True)
@@ -107,9 +96,7 @@ def _advance(
     return result
 
 
-Operation = (
-    ReadClock | DrawRandom | ClaimFlow | SaveFlow | DeleteFlow | SendTokenRequest | StoreTokens
-)
+Operation = ClaimFlow | SaveFlow | DeleteFlow | SendTokenRequest | StoreTokens
 Procedure = Generator[Operation, Any, "Answer"]
 
 
@@ -152,16 +139,13 @@ def error_answer(error: MiroflowError, flow: Flow | None = None) -> Answer:
 
 def _valid_binding(value: str | None) -> bool:
     # A binding we issued is 43 base64url characters; anything else is replaced.
-    return (
-        value is not None
-        and len(value) == 43
-        and value.isascii()
-        and all(ch.isalnum() or ch in "-_" for ch in value)
-    )
+    return value is not None and _BINDING.fullmatch(value) is not None
 
 
 def start(
     config: ClientConfig,
+    clock: Clock,
+    entropy: Entropy,
     *,
     binding_cookie: str | None,
     team_id: str | None,
@@ -169,10 +153,12 @@ def start(
     observe: Observer | None = None,
 ) -> Procedure:
     """Start a flow: draw the state (and binding, and verifier), save, redirect to Miro."""
-    now = yield READ_CLOCK
+    # The clock and the entropy source are plain callables in sync and async code alike, so
+    # they are called here rather than sent to the runner as operations.
+    now = clock()
     reuse = _valid_binding(binding_cookie)
     count = 1 + (not reuse) + config.pkce
-    random: bytes = yield _DRAWS[count]
+    random = entropy(_TOKEN_BYTES * count)
     if len(random) != _TOKEN_BYTES * count:
         raise UsageError(
             f"The entropy source returned {len(random)} bytes; {_TOKEN_BYTES * count} were asked."
@@ -185,30 +171,34 @@ def start(
         team_id=team_id,
         return_path=return_path,
     )
-    return (yield from _carry_out(config, _advance(config, None, started, now, observe), observe))
+    first = _advance(config, None, started, now, observe)
+    return (yield from _carry_out(config, clock, first, observe))
 
 
 def handle_callback(
     config: ClientConfig,
+    clock: Clock,
     query: str | bytes,
     *,
     binding_cookie: str | None,
     observe: Observer | None = None,
 ) -> Procedure:
     """Handle Miro's redirect back: parse, claim the flow, verify, exchange, store."""
-    now = yield READ_CLOCK
+    now = clock()
     try:
         callback = parse_callback(query)
     except CallbackError as error:
         return error_answer(error)
     if callback.state is None:
         event: Input = UnsolicitedCallbackReceived(callback=callback)
-        return (yield from _carry_out(config, _advance(config, None, event, now, observe), observe))
+        first = _advance(config, None, event, now, observe)
+        return (yield from _carry_out(config, clock, first, observe))
     claim = yield from _claim(callback, now)
     if isinstance(claim, Answer):
         return claim
     event = CallbackReceived(callback=callback, binding=binding_cookie)
-    return (yield from _carry_out(config, _advance(config, claim, event, now, observe), observe))
+    first = _advance(config, claim, event, now, observe)
+    return (yield from _carry_out(config, clock, first, observe))
 
 
 def _claim(callback: Callback, now: float) -> Generator[Operation, Any, Flow | Answer]:
@@ -225,7 +215,9 @@ def _claim(callback: Callback, now: float) -> Generator[Operation, Any, Flow | A
     return claim.flow
 
 
-def _carry_out(config: ClientConfig, current: Step, observe: Observer | None) -> Procedure:
+def _carry_out(
+    config: ClientConfig, clock: Clock, current: Step, observe: Observer | None
+) -> Procedure:
     """Execute a step's effects in order; a token answer becomes the next input."""
     cookies: tuple[SetCookie, ...] = ()
     tokens: TokenSet | None = None
@@ -255,8 +247,7 @@ def _carry_out(config: ClientConfig, current: Step, observe: Observer | None) ->
                 tokens = effect.tokens
         if next_input is None:
             return _silent(current)
-        now = yield READ_CLOCK
-        current = _advance(config, current.flow, next_input, now, observe)
+        current = _advance(config, current.flow, next_input, clock(), observe)
 
 
 def _send(effect: SendTokenRequest) -> Generator[Operation, Any, Input]:
