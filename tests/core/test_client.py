@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -221,34 +222,28 @@ def run_both(script: list[tuple[str, int]]) -> tuple[list[object], list[object]]
             answer.flow,
         )
 
-    async def run_async() -> list[object]:
+    def play(
+        begin: Callable[[], miroflow.Answer], finish: Callable[[str, str], miroflow.Answer]
+    ) -> list[object]:
         out: list[object] = []
         started: list[miroflow.Answer] = []
         for action, index in script:
             if action == "start" or not started:
-                answer = await asynchronous.start()
+                answer = begin()
                 started.append(answer)
             else:
                 flow = started[index % len(started)]
-                answer = await asynchronous.handle_callback(
-                    f"code=c&state={state_of(flow)}", binding_cookie=flow.cookies[0].value
-                )
+                answer = finish(f"code=c&state={state_of(flow)}", flow.cookies[0].value)
             out.append(observe(answer))
         return out
 
-    out_sync: list[object] = []
-    started_sync: list[miroflow.Answer] = []
-    for action, index in script:
-        if action == "start" or not started_sync:
-            answer = sync.start()
-            started_sync.append(answer)
-        else:
-            flow = started_sync[index % len(started_sync)]
-            answer = sync.handle_callback(
-                f"code=c&state={state_of(flow)}", binding_cookie=flow.cookies[0].value
-            )
-        out_sync.append(observe(answer))
-    return out_sync, asyncio.run(run_async())
+    return (
+        play(sync.start, lambda q, c: sync.handle_callback(q, binding_cookie=c)),
+        play(
+            lambda: asyncio.run(asynchronous.start()),
+            lambda q, c: asyncio.run(asynchronous.handle_callback(q, binding_cookie=c)),
+        ),
+    )
 
 
 @given(st.lists(st.tuples(st.sampled_from(["start", "callback"]), st.integers(0, 5)), max_size=12))
