@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -160,3 +163,100 @@ def test_cancel_on_the_consent_page_answers_a_plain_403(
             browser.close()
     assert app.signed_in == []
     assert simulator.token_requests() == ()
+
+
+@pytest.fixture
+def command_and_app(tmp_path: Path) -> Iterator[tuple[str, App, str]]:
+    """The real `miroflow-simulator` command on a free loopback port, and the app."""
+    apps: list[App] = []
+    server = make_server("127.0.0.1", 0, lambda e, s: apps[0](e, s), handler_class=_Quiet)
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    command = [
+        str(Path(sys.executable).with_name("miroflow-simulator")),
+        "--port",
+        "0",
+        "--redirect-uri",
+        f"{app_url}/callback",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        printed = _read_banner(process)
+        config = miroflow.ClientConfig.from_env(
+            printed,
+            authorize_endpoint=printed["authorize endpoint"],
+            token_endpoint=printed["token endpoint"],
+            revoke_endpoint=printed["revoke endpoint"],
+            token_context_endpoint=printed["token context endpoint"],
+        )
+        database = tmp_path / "app.sqlite3"
+        apps.append(
+            App(
+                miroflow.Client(
+                    config,
+                    flows=SQLiteFlowStore(database),
+                    tokens=SQLiteTokenStore(database),
+                    transport=UrllibTransport(),
+                    clock=time.time,
+                    entropy=os.urandom,
+                )
+            )
+        )
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield app_url, apps[0], printed["base_url"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _read_banner(process: subprocess.Popen[str]) -> dict[str, str]:
+    """What the command prints before serving: the client's values and the endpoints."""
+    assert process.stdout is not None
+    printed: dict[str, str] = {}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # bounded; readline returns "" if the process died
+        line = process.stdout.readline().strip()
+        if not line and process.poll() is not None:
+            break
+        if line.startswith("miroflow simulator serving on "):
+            printed["base_url"] = line.split()[-1]
+        elif line.startswith("MIRO_"):
+            name, _, value = line.partition("=")
+            printed[name] = value
+        elif ": " in line:
+            label, _, value = line.partition(": ")
+            printed[label.strip()] = value.strip()
+        elif line.startswith("Press Ctrl+C"):
+            return printed
+    raise AssertionError(f"miroflow-simulator did not start: {process.stderr}")
+
+
+def test_a_person_completes_a_flow_served_by_the_command(
+    command_and_app: tuple[str, App, str],
+) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    app_url, app, miro_url = command_and_app
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{app_url}/login")
+            assert page.url.startswith(f"{miro_url}/oauth/authorize?")
+            page.get_by_label("Install into team").focus()  # reachable with the keyboard
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")  # "Install & authorize" is next in tab order
+            page.wait_for_url(f"{app_url}/boards")
+            assert page.locator("h1").inner_text() == "Signed in"
+            log = page.request.get(f"{miro_url}/_simulator/log").json()
+        finally:
+            browser.close()
+    assert len(app.signed_in) == 1
+    exchanges = [entry for entry in log["requests"] if entry["grant_type"] == "authorization_code"]
+    assert [entry["status"] for entry in exchanges] == [200]
