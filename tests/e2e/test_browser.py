@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -84,115 +85,21 @@ class App:
         return [answer.body.encode()]
 
 
-@pytest.fixture
-def app_and_simulator(tmp_path: Path) -> Iterator[tuple[str, App, Simulator]]:
-    # The app needs the server's port (its redirect URI) before it exists: route through a list.
+@contextmanager
+def serving_app(
+    tmp_path: Path, configure: Callable[[str], miroflow.ClientConfig]
+) -> Iterator[tuple[str, App]]:
+    """The app on a free loopback port; ``configure`` gets its URL (the redirect URI's base)
+    before the app exists, since the simulator must register that URI first."""
     apps: list[App] = []
     server = make_server("127.0.0.1", 0, lambda e, s: apps[0](e, s), handler_class=_Quiet)
     app_url = f"http://127.0.0.1:{server.server_port}"
-    with LoopbackServer(Simulator()) as miro:
-        simulator = miro.simulator
-        registered = simulator.register_app([f"{app_url}/callback"])
-        database = tmp_path / "app.sqlite3"
-        app = App(
-            miroflow.Client(
-                simulator.client_config(registered),
-                flows=SQLiteFlowStore(database),
-                tokens=SQLiteTokenStore(database),
-                transport=UrllibTransport(),
-                clock=time.time,
-                entropy=os.urandom,
-            )
-        )
-        apps.append(app)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield app_url, app, simulator
-        finally:
-            server.shutdown()
-            server.server_close()
-
-
-def test_a_person_signs_in_through_the_consent_page(
-    app_and_simulator: tuple[str, App, Simulator], tmp_path: Path
-) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    executable = _chromium()
-    app_url, app, simulator = app_and_simulator
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{app_url}/login")
-            assert page.url.startswith(f"{simulator.base_url}/oauth/authorize?")
-            page.screenshot(path=str(tmp_path / "consent.png"))
-            # A person picks the team with the keyboard-reachable picker, then clicks.
-            page.get_by_role("button", name="Install & authorize").click()
-            page.wait_for_url(f"{app_url}/boards")
-            assert page.locator("h1").inner_text() == "Signed in"
-        finally:
-            browser.close()
-    (tokens,) = app.signed_in
-    assert f"team {tokens.team_id}" in page_text(app)
-    assert len(simulator.token_requests("authorization_code")) == 1
-
-
-def page_text(app: App) -> str:
-    tokens = app.signed_in[-1]
-    return f"user {tokens.user_id}, team {tokens.team_id}"
-
-
-def test_cancel_on_the_consent_page_answers_a_plain_403(
-    app_and_simulator: tuple[str, App, Simulator],
-) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    executable = _chromium()
-    app_url, app, simulator = app_and_simulator
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{app_url}/login")
-            with page.expect_response(lambda r: "/callback" in r.url) as response_info:
-                page.get_by_role("button", name="Cancel").click()
-            response = response_info.value
-            assert response.status == 403
-            assert "cancelled on Miro's consent page" in page.content()
-        finally:
-            browser.close()
-    assert app.signed_in == []
-    assert simulator.token_requests() == ()
-
-
-@pytest.fixture
-def command_and_app(tmp_path: Path) -> Iterator[tuple[str, App, str]]:
-    """The real `miroflow-simulator` command on a free loopback port, and the app."""
-    apps: list[App] = []
-    server = make_server("127.0.0.1", 0, lambda e, s: apps[0](e, s), handler_class=_Quiet)
-    app_url = f"http://127.0.0.1:{server.server_port}"
-    command = [
-        str(Path(sys.executable).with_name("miroflow-simulator")),
-        "--port",
-        "0",
-        "--redirect-uri",
-        f"{app_url}/callback",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        printed = _read_banner(process)
-        config = miroflow.ClientConfig.from_env(
-            printed,
-            authorize_endpoint=printed["authorize endpoint"],
-            token_endpoint=printed["token endpoint"],
-            revoke_endpoint=printed["revoke endpoint"],
-            token_context_endpoint=printed["token context endpoint"],
-        )
         database = tmp_path / "app.sqlite3"
         apps.append(
             App(
                 miroflow.Client(
-                    config,
+                    configure(app_url),
                     flows=SQLiteFlowStore(database),
                     tokens=SQLiteTokenStore(database),
                     transport=UrllibTransport(),
@@ -201,18 +108,102 @@ def command_and_app(tmp_path: Path) -> Iterator[tuple[str, App, str]]:
                 )
             )
         )
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        yield app_url, apps[0], printed["base_url"]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield app_url, apps[0]
     finally:
         server.shutdown()
         server.server_close()
-        process.send_signal(signal.SIGINT)
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A fresh page in headless Debian chromium, driven by Playwright."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def app_and_simulator(tmp_path: Path) -> Iterator[tuple[str, App, Simulator]]:
+    with LoopbackServer(Simulator()) as miro:
+        simulator = miro.simulator
+
+        def configure(app_url: str) -> miroflow.ClientConfig:
+            return simulator.client_config(simulator.register_app([f"{app_url}/callback"]))
+
+        with serving_app(tmp_path, configure) as (app_url, app):
+            yield app_url, app, simulator
+
+
+def test_a_person_signs_in_through_the_consent_page(
+    app_and_simulator: tuple[str, App, Simulator], page: Any
+) -> None:
+    app_url, app, simulator = app_and_simulator
+    page.goto(f"{app_url}/login")
+    assert page.url.startswith(f"{simulator.base_url}/oauth/authorize?")
+    page.get_by_role("button", name="Install & authorize").click()
+    page.wait_for_url(f"{app_url}/boards")
+    assert page.locator("h1").inner_text() == "Signed in"
+    (tokens,) = app.signed_in
+    assert f"team {tokens.team_id}" in page.locator("p").inner_text()
+    assert len(simulator.token_requests("authorization_code")) == 1
+
+
+def test_cancel_on_the_consent_page_answers_a_plain_403(
+    app_and_simulator: tuple[str, App, Simulator], page: Any
+) -> None:
+    app_url, app, simulator = app_and_simulator
+    page.goto(f"{app_url}/login")
+    with page.expect_response(lambda r: "/callback" in r.url) as response_info:
+        page.get_by_role("button", name="Cancel").click()
+    assert response_info.value.status == 403
+    assert "cancelled on Miro's consent page" in page.content()
+    assert app.signed_in == []
+    assert simulator.token_requests() == ()
+
+
+@pytest.fixture
+def command_and_app(tmp_path: Path) -> Iterator[tuple[str, App, str]]:
+    """The real `miroflow-simulator` command on a free loopback port, and the app."""
+    printed: dict[str, str] = {}
+    processes: list[subprocess.Popen[str]] = []
+
+    def configure(app_url: str) -> miroflow.ClientConfig:
+        command = [
+            str(Path(sys.executable).with_name("miroflow-simulator")),
+            "--port",
+            "0",
+            "--redirect-uri",
+            f"{app_url}/callback",
+        ]
+        processes.append(
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+        printed.update(_read_banner(processes[0]))
+        return miroflow.ClientConfig.from_env(
+            printed,
+            authorize_endpoint=printed["authorize endpoint"],
+            token_endpoint=printed["token endpoint"],
+            revoke_endpoint=printed["revoke endpoint"],
+            token_context_endpoint=printed["token context endpoint"],
+        )
+
+    try:
+        with serving_app(tmp_path, configure) as (app_url, app):
+            yield app_url, app, printed["base_url"]
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _read_banner(process: subprocess.Popen[str]) -> dict[str, str]:
@@ -238,25 +229,17 @@ def _read_banner(process: subprocess.Popen[str]) -> dict[str, str]:
 
 
 def test_a_person_completes_a_flow_served_by_the_command(
-    command_and_app: tuple[str, App, str],
+    command_and_app: tuple[str, App, str], page: Any
 ) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    executable = _chromium()
     app_url, app, miro_url = command_and_app
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{app_url}/login")
-            assert page.url.startswith(f"{miro_url}/oauth/authorize?")
-            page.get_by_label("Install into team").focus()  # reachable with the keyboard
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")  # "Install & authorize" is next in tab order
-            page.wait_for_url(f"{app_url}/boards")
-            assert page.locator("h1").inner_text() == "Signed in"
-            log = page.request.get(f"{miro_url}/_simulator/log").json()
-        finally:
-            browser.close()
+    page.goto(f"{app_url}/login")
+    assert page.url.startswith(f"{miro_url}/oauth/authorize?")
+    page.get_by_label("Install into team").focus()  # reachable with the keyboard
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Install & authorize" is next in tab order
+    page.wait_for_url(f"{app_url}/boards")
+    assert page.locator("h1").inner_text() == "Signed in"
+    log = page.request.get(f"{miro_url}/_simulator/log").json()
     assert len(app.signed_in) == 1
     exchanges = [entry for entry in log["requests"] if entry["grant_type"] == "authorization_code"]
     assert [entry["status"] for entry in exchanges] == [200]
