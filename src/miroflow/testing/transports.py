@@ -313,6 +313,30 @@ class _TransportChecks:
         error = self._fails(f"http://127.0.0.1:{free_port()}/token", caplog)
         assert not isinstance(error, TransportTimeout)
 
+    @pytest.mark.parametrize(
+        "url", ["ftp://127.0.0.1/token", "http://127.0.0.1:99999/token", "http:///token"]
+    )
+    def test_an_unusable_url_is_a_transport_error(
+        self, url: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        self._fails(url, caplog)
+
+    def test_an_invalid_header_is_refused_without_showing_its_value(
+        self, loopback: LoopbackServer
+    ) -> None:
+        secret = "bearer-" + secrets.token_hex(8)
+        request = HttpRequest(
+            method="POST",
+            url=loopback.url("/token"),
+            headers=(("Authorization", f"Bearer {secret}\r\nX-Injected: 1"),),
+        )
+        with pytest.raises(TransportError) as caught:
+            self._send(_options(), request)
+        error = caught.value
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        assert secret not in text + repr(error)
+        assert loopback.received == [], "a header with a line break reached the server"
+
     # --- the total deadline ---------------------------------------------------------------
 
     @pytest.mark.parametrize(
