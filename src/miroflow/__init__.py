@@ -1,29 +1,20 @@
 """miroflow: Miro's OAuth 2.0 authorization-code flow as a pure, I/O-free state machine.
 
-The core takes facts in (inputs, with ``now`` passed in) and hands orders out (effects).
-Adapters carry the orders out: web frameworks, stores, HTTP clients. See README.md and
-specs/flow.md.
+This namespace is what an app needs: the clients, their configuration and answer, token sets,
+the ports with their in-memory stores, and the errors. The machine's own vocabulary (``step``,
+``TABLE``, inputs, effects, the wire functions) is in ``miroflow.machine``; what a store
+adapter writes to disk is in ``miroflow.records``. See README.md and specs/flow.md.
 """
 
-from ._callback import Callback, parse_callback
+from ._answer import Answer, SetCookie
 from ._client import AsyncClient, Client
-from ._config import (
-    MIRO_AUTHORIZE_ENDPOINT,
-    MIRO_REVOKE_ENDPOINT,
-    MIRO_TOKEN_CONTEXT_ENDPOINT,
-    MIRO_TOKEN_ENDPOINT,
-    ClientConfig,
-    Secret,
-    TeamPolicy,
-    UnsolicitedPolicy,
-)
-from ._driver import Answer, Observer, Transition
+from ._config import ClientConfig, Secret, TeamPolicy, UnsolicitedPolicy
+from ._driver import Observer, Transition
 from ._errors import (
     AuthorizationDenied,
     BindingMismatch,
     CallbackError,
     ClientIdMismatch,
-    CodeExpired,
     ConfigError,
     FlowExpired,
     InvalidTransition,
@@ -45,81 +36,25 @@ from ._errors import (
     UnsolicitedCallback,
     UsageError,
 )
-from ._events import (
-    CallbackReceived,
-    ClockAdvanced,
-    DeleteFlow,
-    Effect,
-    FlowStarted,
-    Input,
-    RedirectBrowser,
-    RespondWithError,
-    SaveFlow,
-    SendTokenRequest,
-    SetCookie,
-    Step,
-    StoreTokens,
-    TokenResponseReceived,
-    TransportFailed,
-    UnsolicitedCallbackReceived,
-    UserRedirected,
-)
 from ._http import HttpRequest, HttpResponse
-from ._machine import TABLE, Rule, next_deadline, step
 from ._memory import AsyncMemoryFlowStore, AsyncMemoryTokenStore, MemoryFlowStore, MemoryTokenStore
-from ._model import (
-    CODE_LIFETIME,
-    FLOW_RETENTION,
-    Claim,
-    ClaimOutcome,
-    Flow,
-    FlowState,
-    StoredTokens,
-    TokenKey,
-    TokenSet,
-    hash_secret,
-)
+from ._model import FLOW_RETENTION, Flow, FlowState, StoredTokens, TokenKey, TokenSet
 from ._ports import (
     AsyncFlowStore,
     AsyncTokenStore,
     AsyncTransport,
+    ClaimResult,
     Clock,
     Entropy,
     FlowStore,
     TokenStore,
     Transport,
 )
-from ._serde import (
-    SCHEMA_VERSION,
-    dumps_flow,
-    dumps_tokens,
-    flow_from_record,
-    flow_to_record,
-    loads_flow,
-    loads_tokens,
-    tokens_from_record,
-    tokens_to_record,
-)
-from ._spec import table_to_mermaid, table_to_spec
-from ._token_response import parse_token_response
-from ._wire import (
-    authorize_url,
-    b64url,
-    code_challenge,
-    refresh_request,
-    revoke_request,
-    token_request,
-)
+from ._public import publish
+from ._version import __version__
 
 __all__ = [
-    "CODE_LIFETIME",
     "FLOW_RETENTION",
-    "MIRO_AUTHORIZE_ENDPOINT",
-    "MIRO_REVOKE_ENDPOINT",
-    "MIRO_TOKEN_CONTEXT_ENDPOINT",
-    "MIRO_TOKEN_ENDPOINT",
-    "SCHEMA_VERSION",
-    "TABLE",
     "Answer",
     "AsyncClient",
     "AsyncFlowStore",
@@ -129,29 +64,20 @@ __all__ = [
     "AsyncTransport",
     "AuthorizationDenied",
     "BindingMismatch",
-    "Callback",
     "CallbackError",
-    "CallbackReceived",
-    "Claim",
-    "ClaimOutcome",
+    "ClaimResult",
     "Client",
     "ClientConfig",
     "ClientIdMismatch",
     "Clock",
-    "ClockAdvanced",
-    "CodeExpired",
     "ConfigError",
-    "DeleteFlow",
-    "Effect",
     "Entropy",
     "Flow",
     "FlowExpired",
-    "FlowStarted",
     "FlowState",
     "FlowStore",
     "HttpRequest",
     "HttpResponse",
-    "Input",
     "InvalidTransition",
     "MalformedCallback",
     "MemoryFlowStore",
@@ -160,18 +86,11 @@ __all__ = [
     "MissingBindingCookie",
     "Observer",
     "RecordError",
-    "RedirectBrowser",
-    "RespondWithError",
-    "Rule",
-    "SaveFlow",
     "Secret",
-    "SendTokenRequest",
     "SetCookie",
     "StaleTokenWrite",
     "StateAlreadyUsed",
-    "Step",
     "StoreError",
-    "StoreTokens",
     "StoreUnavailable",
     "StoredTokens",
     "TeamMismatch",
@@ -180,39 +99,17 @@ __all__ = [
     "TokenKey",
     "TokenRequestRejected",
     "TokenResponseMalformed",
-    "TokenResponseReceived",
     "TokenSet",
     "TokenStore",
     "Transition",
     "Transport",
     "TransportError",
-    "TransportFailed",
     "TransportTimeout",
     "UnknownState",
     "UnsolicitedCallback",
-    "UnsolicitedCallbackReceived",
     "UnsolicitedPolicy",
     "UsageError",
-    "UserRedirected",
-    "authorize_url",
-    "b64url",
-    "code_challenge",
-    "dumps_flow",
-    "dumps_tokens",
-    "flow_from_record",
-    "flow_to_record",
-    "hash_secret",
-    "loads_flow",
-    "loads_tokens",
-    "next_deadline",
-    "parse_callback",
-    "parse_token_response",
-    "refresh_request",
-    "revoke_request",
-    "step",
-    "table_to_mermaid",
-    "table_to_spec",
-    "token_request",
-    "tokens_from_record",
-    "tokens_to_record",
+    "__version__",
 ]
+
+publish(__name__, __all__, globals())

@@ -1,23 +1,21 @@
 """``Client`` and ``AsyncClient``: the driver's procedures run against blocking or awaitable
-ports. Each runner is a dozen lines; all protocol logic lives in the machine and the
-procedures they share."""
+ports. This module is the core's edge: it holds the defaults that read the system clock and
+random source (``time.time``, ``os.urandom``; the machine still takes both as inputs) and
+logs every failure, with the operator's detail, on the ``miroflow`` logger."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
+from ._answer import Answer
 from ._config import ClientConfig
-from ._driver import (
-    Answer,
-    ClaimFlow,
-    Observer,
-    Procedure,
-    handle_callback,
-    start,
-)
+from ._driver import ClaimFlow, Driver, Observer, Procedure
 from ._errors import MiroflowError
-from ._events import DeleteFlow, SaveFlow, SendTokenRequest, StoreTokens
+from ._events import SaveFlow, SendTokenRequest, StoreTokens
 from ._ports import (
     AsyncFlowStore,
     AsyncTokenStore,
@@ -31,51 +29,66 @@ from ._ports import (
 
 __all__ = ["AsyncClient", "Client"]
 
+logger = logging.getLogger("miroflow")
 
-class _Base:
+
+def _ports(flows: Any, tokens: Any, transport: Any) -> dict[type[Any], Callable[[Any], Any]]:
+    """Which port carries out which operation: one table for both clients (an async port's
+    methods return awaitables, which ``AsyncClient`` awaits)."""
+    return {
+        ClaimFlow: lambda op: flows.claim(op.state_hash, op.binding_hash),
+        SaveFlow: lambda op: flows.save(op.flow),
+        SendTokenRequest: lambda op: transport.send(op.request),
+        StoreTokens: lambda op: tokens.put(op.tokens),
+    }
+
+
+def _report(answer: Answer) -> Answer:
+    """Log a failed answer for the operator: the error's code, the flow, the detail. Problems
+    on the server's side (status 500 and up) are errors; the browser's, information."""
+    error = answer.error
+    if error is not None:
+        flow = answer.flow.flow_id if answer.flow is not None else "-"
+        level = logging.ERROR if answer.status >= 500 else logging.INFO
+        logger.log(
+            level,
+            "miroflow %s (status %d, flow %s): %s",
+            error.code,
+            answer.status,
+            flow,
+            error.detail,
+        )
+    return answer
+
+
+class _Base(Driver):
     def __init__(
         self,
         config: ClientConfig,
         *,
-        clock: Clock,
-        entropy: Entropy,
+        clock: Clock | None,
+        entropy: Entropy | None,
         on_transition: Observer | None,
     ) -> None:
-        self.config = config
-        self._clock = clock
-        self._entropy = entropy
-        self._observe = on_transition
+        super().__init__(
+            config,
+            clock=clock or time.time,
+            entropy=entropy or os.urandom,
+            observe=on_transition,
+        )
 
     @property
     def cookie_name(self) -> str:
         """The name of the browser-binding cookie an adapter must pass back."""
         return self.config.binding_cookie_name
 
-    def _start(
-        self, binding_cookie: str | None, team_id: str | None, return_path: str | None
-    ) -> Procedure:
-        return start(
-            self.config,
-            self._clock,
-            self._entropy,
-            binding_cookie=binding_cookie,
-            team_id=team_id,
-            return_path=return_path,
-            observe=self._observe,
-        )
-
-    def _callback(self, query: str | bytes, binding_cookie: str | None) -> Procedure:
-        return handle_callback(
-            self.config, self._clock, query, binding_cookie=binding_cookie, observe=self._observe
-        )
-
 
 class Client(_Base):
     """Runs flows with blocking ports (threads, WSGI).
 
-    ``clock`` and ``entropy`` are explicit because the core never reads the system clock or
-    random source itself: pass ``time.time`` and ``os.urandom``. ``on_transition``, if given,
-    is called with a ``Transition`` for every step the machine takes (for logs and traces).
+    ``clock`` and ``entropy`` default to ``time.time`` and ``os.urandom``; pass others to
+    replay or test (the simulator's clock, say). ``on_transition``, if given, is called with
+    a ``Transition`` for every step the machine takes (for logs and traces).
     """
 
     def __init__(
@@ -85,21 +98,15 @@ class Client(_Base):
         flows: FlowStore,
         tokens: TokenStore,
         transport: Transport,
-        clock: Clock,
-        entropy: Entropy,
+        clock: Clock | None = None,
+        entropy: Entropy | None = None,
         on_transition: Observer | None = None,
     ) -> None:
         super().__init__(config, clock=clock, entropy=entropy, on_transition=on_transition)
         self.flows = flows
         self.tokens = tokens
         self.transport = transport
-        self._handlers: dict[type[Any], Callable[[Any], Any]] = {
-            ClaimFlow: lambda op: flows.claim(op.state_hash, op.now),
-            SaveFlow: lambda op: flows.save(op.flow),
-            DeleteFlow: lambda op: flows.delete(op.state_hash),
-            StoreTokens: lambda op: tokens.put(op.tokens),
-            SendTokenRequest: lambda op: transport.send(op.request),
-        }
+        self._handlers = _ports(flows, tokens, transport)
 
     def start(
         self,
@@ -112,30 +119,31 @@ class Client(_Base):
 
         Pass the browser's current binding cookie, if any, so that flows started in several
         tabs of one browser all stay valid."""
-        return self._run(self._start(binding_cookie, team_id, return_path))
+        return _report(self._run(self._start(binding_cookie, team_id, return_path)))
 
     def handle_callback(self, query: str | bytes, *, binding_cookie: str | None) -> Answer:
-        """Handle Miro's redirect back (the raw query string and the binding cookie): a 302
+        """Handle Miro's redirect back (the raw query string and the binding cookie): a 303
         to the app with ``answer.tokens`` set, or an error answer saying why."""
-        return self._run(self._callback(query, binding_cookie))
+        return _report(self._run(self._callback(query, binding_cookie)))
 
     def _run(self, procedure: Procedure) -> Answer:
-        result: Any = None
-        error: MiroflowError | None = None
-        while True:
-            try:
-                op = procedure.send(result) if error is None else procedure.throw(error)
-            except StopIteration as stop:
-                answer: Answer = stop.value
-                return answer
-            try:
-                result, error = self._handlers[type(op)](op), None
-            except MiroflowError as exc:
-                result, error = None, exc
+        send, throw, handlers = procedure.send, procedure.throw, self._handlers
+        try:
+            operation = send(None)
+            while True:
+                try:
+                    result = handlers[type(operation)](operation)
+                except MiroflowError as error:
+                    operation = throw(error)
+                else:
+                    operation = send(result)
+        except StopIteration as stop:
+            answer: Answer = stop.value
+            return answer
 
 
 class AsyncClient(_Base):
-    """Runs flows with awaitable ports (asyncio, ASGI). Same procedures as ``Client``."""
+    """Runs flows with awaitable ports (asyncio, ASGI): the same procedures as ``Client``."""
 
     def __init__(
         self,
@@ -144,21 +152,15 @@ class AsyncClient(_Base):
         flows: AsyncFlowStore,
         tokens: AsyncTokenStore,
         transport: AsyncTransport,
-        clock: Clock,
-        entropy: Entropy,
+        clock: Clock | None = None,
+        entropy: Entropy | None = None,
         on_transition: Observer | None = None,
     ) -> None:
         super().__init__(config, clock=clock, entropy=entropy, on_transition=on_transition)
         self.flows = flows
         self.tokens = tokens
         self.transport = transport
-        self._handlers: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
-            ClaimFlow: lambda op: flows.claim(op.state_hash, op.now),
-            SaveFlow: lambda op: flows.save(op.flow),
-            DeleteFlow: lambda op: flows.delete(op.state_hash),
-            StoreTokens: lambda op: tokens.put(op.tokens),
-            SendTokenRequest: lambda op: transport.send(op.request),
-        }
+        self._handlers = _ports(flows, tokens, transport)
 
     async def start(
         self,
@@ -168,22 +170,23 @@ class AsyncClient(_Base):
         return_path: str | None = None,
     ) -> Answer:
         """See ``Client.start``."""
-        return await self._run(self._start(binding_cookie, team_id, return_path))
+        return _report(await self._run(self._start(binding_cookie, team_id, return_path)))
 
     async def handle_callback(self, query: str | bytes, *, binding_cookie: str | None) -> Answer:
         """See ``Client.handle_callback``."""
-        return await self._run(self._callback(query, binding_cookie))
+        return _report(await self._run(self._callback(query, binding_cookie)))
 
     async def _run(self, procedure: Procedure) -> Answer:
-        result: Any = None
-        error: MiroflowError | None = None
-        while True:
-            try:
-                op = procedure.send(result) if error is None else procedure.throw(error)
-            except StopIteration as stop:
-                answer: Answer = stop.value
-                return answer
-            try:
-                result, error = await self._handlers[type(op)](op), None
-            except MiroflowError as exc:
-                result, error = None, exc
+        send, throw, handlers = procedure.send, procedure.throw, self._handlers
+        try:
+            operation = send(None)
+            while True:
+                try:
+                    result = await handlers[type(operation)](operation)
+                except MiroflowError as error:
+                    operation = throw(error)
+                else:
+                    operation = send(result)
+        except StopIteration as stop:
+            answer: Answer = stop.value
+            return answer

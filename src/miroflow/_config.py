@@ -165,6 +165,9 @@ class ClientConfig:
     _authorize_prefix: str = attrs.field(init=False, repr=False, eq=False)
     _client_credentials: str = attrs.field(init=False, repr=False, eq=False)
     _redirect_uri_param: str = attrs.field(init=False, repr=False, eq=False)
+    #: The binding cookie's ``Set-Cookie`` value is ``_cookie_prefix + value + _cookie_suffix``.
+    _cookie_prefix: str = attrs.field(init=False, repr=False, eq=False)
+    _cookie_suffix: str = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         _check_decimal("client_id", self.client_id)
@@ -207,6 +210,13 @@ class ClientConfig:
         )
         object.__setattr__(
             self, "_redirect_uri_param", f"&redirect_uri={quote(self.redirect_uri, safe='')}"
+        )
+        object.__setattr__(self, "_cookie_prefix", f"{self.binding_cookie_name}=")
+        secure = "; Secure" if self.secure_cookies else ""
+        object.__setattr__(
+            self,
+            "_cookie_suffix",
+            f"; Max-Age={int(self.flow_lifetime)}; Path=/{secure}; HttpOnly; SameSite=Lax",
         )
 
     def _check_cookie_name(self) -> None:

@@ -9,20 +9,21 @@ Two kinds, as h11 does it:
   adapter answers ``error.status_code`` with ``error.message``.
 
 Every error carries a stable machine-readable ``code``, the HTTP status an adapter should
-answer, and a plain message. None ever holds a secret: messages are built from fixed text and
-non-secret facts only.
+answer, and two texts: ``message``, short and plain, for the person in the browser; and
+``detail`` (also ``str(error)``), for the operator's log. Where the two differ (a store, the
+network, the token endpoint), the detail may name hosts and statuses and the message never
+does. Neither ever holds a secret: both are built from fixed text and non-secret facts only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "AuthorizationDenied",
     "BindingMismatch",
     "CallbackError",
     "ClientIdMismatch",
-    "CodeExpired",
     "ConfigError",
     "FlowExpired",
     "InvalidTransition",
@@ -50,18 +51,26 @@ class MiroflowError(Exception):
     """Base of every miroflow error.
 
     ``code`` is stable and machine-readable; ``status_code`` is what an adapter answers the
-    browser; ``message`` is plain text for a person and never holds a secret.
+    browser; ``detail`` is the operator's text; ``message`` is the person's.
     """
 
     code: str = "miroflow_error"
     status_code: int = 500
+    #: What the person in the browser reads instead of the detail, for errors whose detail is
+    #: for the operator only (it may name a host, a port or a status from Miro).
+    public_message: ClassVar[str | None] = None
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @property
+    def message(self) -> str:
+        """Short plain text for the person in the browser: no secret, no internal host."""
+        return self.public_message or self.detail
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
+        return f"{type(self).__name__}({self.detail!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The default rebuilds an exception by calling ``type(self)(*self.args)``, which breaks
@@ -83,6 +92,7 @@ class UsageError(MiroflowError):
     """The app or adapter used miroflow wrongly. Fix the calling code."""
 
     code = "usage_error"
+    public_message = "Signing in with Miro is not set up correctly on this site."
 
 
 class InvalidTransition(UsageError):
@@ -141,8 +151,8 @@ class BindingMismatch(CallbackError):
         super().__init__(
             message
             or (
-                "This sign-in was started in another browser (or its cookie was replaced). "
-                "The flow was discarded; start again in this browser."
+                "This sign-in was started in another browser (or its cookie was replaced), so "
+                "this browser cannot finish it. Start again in this browser."
             )
         )
 
@@ -192,22 +202,6 @@ class FlowExpired(CallbackError):
                 f"This sign-in expired {self.expired_for:.0f} seconds ago before Miro sent the "
                 "browser back. Start again and finish within the time allowed."
             )
-        )
-
-
-class CodeExpired(FlowExpired):
-    """A received code was not exchanged within Miro's 10-minute code lifetime."""
-
-    code = "code_expired"
-
-    def __init__(self, expired_for: float, message: str | None = None) -> None:
-        super().__init__(
-            expired_for,
-            message
-            or (
-                "The authorization code was received but not exchanged within Miro's "
-                "10-minute code lifetime, so it was not used. Start again."
-            ),
         )
 
 
@@ -280,6 +274,10 @@ class TokenEndpointError(MiroflowError):
 
     code = "token_endpoint_error"
     status_code = 502
+    public_message = (
+        "Miro did not complete the sign-in. Try again; if it keeps failing, tell the site's "
+        "operator."
+    )
 
 
 class TokenRequestRejected(TokenEndpointError):
@@ -311,6 +309,7 @@ class TransportError(MiroflowError):
 
     code = "transport_error"
     status_code = 502
+    public_message = "Miro could not be reached to complete the sign-in. Try again in a moment."
 
 
 class TransportTimeout(TransportError):
@@ -325,6 +324,7 @@ class StoreError(MiroflowError):
 
     code = "store_error"
     status_code = 503
+    public_message = "Signing in is unavailable for a moment. Try again shortly."
 
 
 class StoreUnavailable(StoreError):
@@ -340,12 +340,13 @@ class StaleTokenWrite(StoreError):
     status_code = 409
 
     @classmethod
-    def for_key(cls, user_id: str, team_id: str, found: int, expected: int) -> StaleTokenWrite:
-        """The error every store raises when a write expected ``expected`` but found ``found``:
-        one wording for all of them. User and team ids are not secrets."""
+    def for_key(cls, key: Any, found: int, expected: int) -> StaleTokenWrite:
+        """The error every store raises when a write to the tokens under ``key`` (a
+        ``TokenKey``) expected ``expected`` but found ``found``: one wording for all of them.
+        Client, user and team ids are not secrets."""
         return cls(
-            f"The tokens for user {user_id} in team {team_id} are at version {found}, not "
-            f"{expected}: another writer got there first."
+            f"The tokens of app {key.client_id} for user {key.user_id} in team {key.team_id} "
+            f"are at version {found}, not {expected}: another writer got there first."
         )
 
 

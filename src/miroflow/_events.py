@@ -1,30 +1,28 @@
-"""Inputs (facts, named in the past tense) and effects (orders, named as imperatives).
+"""Inputs (facts, named in the past tense), effects (orders to a port, named as imperatives),
+and ``Step``, what the machine returns: the next snapshot, its effects, and its reply.
 
-Don't subclass these: the machine dispatches on the exact type. Secrets (state tokens,
-binding values, codes, verifiers, tokens) never appear in ``repr``.
+Don't subclass these: the machine dispatches on the exact type. Secrets (entropy, binding
+values, tokens) never appear in ``repr``.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from ._answer import Answer
 from ._callback import Callback
-from ._errors import MiroflowError, TransportError
+from ._errors import TransportError
 from ._http import HttpRequest, HttpResponse
 from ._model import Flow, TokenSet
 
 __all__ = [
     "CallbackReceived",
     "ClockAdvanced",
-    "DeleteFlow",
     "Effect",
     "FlowStarted",
     "Input",
-    "RedirectBrowser",
-    "RespondWithError",
     "SaveFlow",
     "SendTokenRequest",
-    "SetCookie",
     "Step",
     "StoreTokens",
     "TokenResponseReceived",
@@ -38,14 +36,15 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class FlowStarted:
-    """The app asked to start a flow. The random values come from the Entropy port."""
+    """The app asked to start a flow.
 
-    #: The ``state`` sent to Miro: at least 256 bits, base64url.
-    state_token: str = attrs.field(repr=False)
-    #: The browser's binding value (the cookie), new or reused.
-    binding: str = attrs.field(repr=False)
-    #: The PKCE verifier when PKCE is on.
-    code_verifier: str | None = attrs.field(default=None, repr=False)
+    ``entropy`` is ``ENTROPY_BYTES`` unpredictable bytes from the Entropy port: the state, a
+    new binding and the PKCE verifier are cut from it. ``binding_cookie`` is the binding the
+    browser presented, if any: a well-formed one is kept, so that flows started in several
+    tabs of one browser all stay valid."""
+
+    entropy: bytes = attrs.field(repr=False)
+    binding_cookie: str | None = attrs.field(default=None, repr=False)
     #: Pre-select this team on Miro's consent page.
     team_id: str | None = None
     #: A same-site path to send the browser to after success.
@@ -54,16 +53,16 @@ class FlowStarted:
 
 @attrs.frozen(kw_only=True)
 class UserRedirected:
-    """The browser was sent to Miro's consent page (for adapters that show the link first)."""
+    """The browser is being sent to Miro's consent page (the start's 302, or a terminal login
+    opening the link): the flow is saved from here on."""
 
 
 @attrs.frozen(kw_only=True)
 class CallbackReceived:
-    """Miro sent the browser back with this callback, whose state claimed this flow.
-    ``binding`` is the cookie value the browser presented, if any."""
+    """Miro sent the browser back with this callback, and its claim won this flow (the store
+    matched the state and the browser's binding; see ``claim_outcome``)."""
 
     callback: Callback
-    binding: str | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -89,7 +88,7 @@ class TransportFailed:
 
 @attrs.frozen(kw_only=True)
 class ClockAdvanced:
-    """Time passed (``now`` is given to ``step``); deadlines are checked."""
+    """Time passed (``now`` is given to ``step``); the flow's deadline is checked."""
 
 
 Input = (
@@ -102,59 +101,20 @@ Input = (
     | ClockAdvanced
 )
 
-# --- effects --------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class SetCookie:
-    """A cookie to set. SameSite=Lax, because Miro's redirect back is a cross-site top-level
-    GET navigation, which Lax cookies survive and Strict ones do not."""
-
-    name: str
-    value: str = attrs.field(repr=False)
-    max_age: int
-    path: str = "/"
-    secure: bool = True
-    http_only: bool = True
-    same_site: str = "Lax"
-
-    def header_value(self) -> str:
-        """The ``Set-Cookie`` header value."""
-        parts = [f"{self.name}={self.value}", f"Max-Age={self.max_age}", f"Path={self.path}"]
-        if self.secure:
-            parts.append("Secure")
-        if self.http_only:
-            parts.append("HttpOnly")
-        parts.append(f"SameSite={self.same_site}")
-        return "; ".join(parts)
+# --- effects: orders to a port, carried out in order -----------------------------------------
 
 
 @attrs.frozen(kw_only=True)
 class SaveFlow:
-    """Persist this snapshot under its state hash, until its deadline."""
+    """Insert or replace this snapshot (unclaimed) under its state hash."""
 
     flow: Flow
 
 
 @attrs.frozen(kw_only=True)
-class DeleteFlow:
-    """Forget the flow with this state hash."""
-
-    state_hash: str
-
-
-@attrs.frozen(kw_only=True)
-class RedirectBrowser:
-    """Answer the browser with a 302 to ``location`` (setting ``cookie`` if given). The
-    location may carry the state, so it stays out of ``repr``."""
-
-    location: str = attrs.field(repr=False)
-    cookie: SetCookie | None = None
-
-
-@attrs.frozen(kw_only=True)
 class SendTokenRequest:
-    """POST this request to the token endpoint, once, and report the answer."""
+    """POST this request to the token endpoint, once; its answer is the next input
+    (``TokenResponseReceived``, or ``TransportFailed``)."""
 
     request: HttpRequest
 
@@ -166,19 +126,15 @@ class StoreTokens:
     tokens: TokenSet
 
 
-@attrs.frozen(kw_only=True)
-class RespondWithError:
-    """Answer the browser with ``error.status_code`` and ``error.message``."""
-
-    error: MiroflowError
-
-
-Effect = SaveFlow | DeleteFlow | RedirectBrowser | SendTokenRequest | StoreTokens | RespondWithError
+Effect = SaveFlow | SendTokenRequest | StoreTokens
 
 
 @attrs.frozen(kw_only=True)
 class Step:
-    """What ``step`` returns: the next snapshot and the orders to carry out, in order."""
+    """What ``step`` returns: the next snapshot, the effects to carry out in order, and the
+    reply to give the browser once they are done (None while a port's answer is awaited: the
+    token request's answer is the next input)."""
 
     flow: Flow
     effects: tuple[Effect, ...] = ()
+    reply: Answer | None = None

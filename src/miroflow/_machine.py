@@ -4,42 +4,50 @@ Theory of operation
 -------------------
 A flow spans two HTTP requests, often on two processes, so the machine is not a long-lived
 object: ``step(flow, input, config=..., now=...)`` takes a frozen snapshot and a fact, and
-returns the next snapshot plus the effects (orders) a driver must carry out, in order.
+returns a ``Step``: the next snapshot, the effects (orders to a port) a driver carries out in
+order, and the reply to give the browser once they are done.
 
 Every transition lives in ``TABLE``: a map from (state, input type) to a ``Rule`` naming the
-states it may lead to, the effects it may emit, why it exists, and the handler that picks
-among those targets by checking guards (deadlines, the browser binding, Miro's answer). A pair
+states it may lead to, the effects and replies it may give, why it exists, and the handler
+that picks among those targets by checking guards (Miro's answer, the policies). A pair
 missing from the table raises ``InvalidTransition`` and changes nothing. ``specs/flow.json``
 holds the same table; a test keeps them equal in both directions, and the diagram in
 ``specs/flow.md`` is drawn from it.
 
-Two kinds of failure: the caller misusing the API raises a ``UsageError``; the browser, Miro
-or the network misbehaving is a legal transition to a terminal state with a
-``RespondWithError`` effect. Terminal states absorb every input and emit nothing.
+A flow's life: ``FlowStarted`` makes it (``pending``, in memory); ``UserRedirected`` saves it
+and sends the browser to Miro (``redirected``); Miro's callback claims it in the store (one
+atomic compare-and-set; ``claim_outcome`` says what a lost claim means) and
+``CallbackReceived`` exchanges the code (``code_received``); the token endpoint's answer ends
+it (``consumed`` or ``failed``). A claimed flow past its deadline is expired by
+``ClockAdvanced``, the same input a terminal login's countdown feeds, guided by
+``next_deadline``.
 
-The machine never reads the clock or a random source: ``now`` and the random values (inside
+Two kinds of failure: the caller misusing the API raises a ``UsageError``; the browser, Miro
+or the network misbehaving is a legal transition to a terminal state whose reply is an error
+answer. Terminal states absorb every input: no effect, no reply.
+
+The machine never reads the clock or a random source: ``now`` and the random bytes (inside
 ``FlowStarted``) are inputs, so every run can be replayed.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
+from ._answer import Answer
 from ._callback import Callback
 from ._config import ClientConfig, TeamPolicy, UnsolicitedPolicy, check_return_path
 from ._errors import (
     AuthorizationDenied,
-    BindingMismatch,
     ClientIdMismatch,
-    CodeExpired,
     FlowExpired,
     InvalidTransition,
     MiroflowError,
-    MissingBindingCookie,
     TeamMismatch,
     TokenEndpointError,
     UnsolicitedCallback,
@@ -48,15 +56,10 @@ from ._errors import (
 from ._events import (
     CallbackReceived,
     ClockAdvanced,
-    DeleteFlow,
-    Effect,
     FlowStarted,
     Input,
-    RedirectBrowser,
-    RespondWithError,
     SaveFlow,
     SendTokenRequest,
-    SetCookie,
     Step,
     StoreTokens,
     TokenResponseReceived,
@@ -64,14 +67,19 @@ from ._events import (
     UnsolicitedCallbackReceived,
     UserRedirected,
 )
-from ._model import CODE_LIFETIME, Flow, FlowState, hash_secret
+from ._model import CODE_LIFETIME, Flow, FlowState, hash_binding, hash_state
 from ._token_response import parse_token_response
-from ._wire import authorize_url, token_request
+from ._wire import authorize_url, b64url, token_request
 
-__all__ = ["TABLE", "Rule", "next_deadline", "step"]
+__all__ = ["ENTROPY_BYTES", "TABLE", "Rule", "error_answer", "next_deadline", "overdue", "step"]
 
-#: 256 bits in unpadded base64url.
-MIN_TOKEN_LENGTH = 43
+#: What ``FlowStarted.entropy`` must hold: 256 bits each for the state, a new binding and a
+#: PKCE verifier.
+ENTROPY_BYTES = 96
+_TOKEN = 32
+
+#: A binding this machine issued: 256 bits in unpadded base64url.
+_BINDING = re.compile(r"[A-Za-z0-9_-]{43}")
 
 Handler = Callable[[Any, Any, ClientConfig, float], Step]
 
@@ -83,93 +91,152 @@ EXPIRED = FlowState.EXPIRED
 DENIED = FlowState.DENIED
 FAILED = FlowState.FAILED
 
+#: Reply kinds, as the spec names them.
+REDIRECT = "redirect"
+ERROR = "error"
+
 
 @attrs.frozen(kw_only=True)
 class Rule:
     """One row of the table."""
 
     targets: tuple[FlowState, ...]
-    effects: tuple[type[Effect], ...]
+    effects: tuple[type[Any], ...]
+    #: What the browser may be answered: ``"redirect"``, ``"error"``, both or neither.
+    replies: tuple[str, ...]
     why: str
     handler: Handler = attrs.field(repr=False, eq=False)
 
 
-def _end(flow: Flow, state: FlowState, error: MiroflowError, *extra: Effect) -> Step:
+# --- deadlines: the one rule every expiry decision uses ---------------------------------------
+
+
+def next_deadline(flow: Flow) -> float | None:
+    """When the flow expires unless its callback claims it first: the instant a countdown
+    waits for before feeding ``ClockAdvanced``. None once nothing can expire."""
+    if flow.state is REDIRECTED or flow.state is PENDING:
+        return flow.deadline
+    return None
+
+
+def overdue(flow: Flow, now: float) -> float | None:
+    """Seconds since the flow's deadline passed, or None while it is still live."""
+    deadline = next_deadline(flow)
+    if deadline is None or now < deadline:
+        return None
+    return now - deadline
+
+
+def error_answer(error: MiroflowError, flow: Flow | None = None) -> Answer:
+    """The answer that tells the browser ``error`` (its status, its short message)."""
+    return Answer(status=error.status_code, error=error, flow=flow)
+
+
+def _moved(flow: Flow, state: FlowState) -> Flow:
+    # Spelled out rather than attrs.evolve (which inspects the class on every call): this is
+    # on the path of every request. Raw values and the verifier never leave ``redirected``.
+    return Flow(
+        state=state,
+        state_hash=flow.state_hash,
+        binding_hash=flow.binding_hash,
+        created_at=flow.created_at,
+        deadline=flow.deadline,
+        return_path=flow.return_path,
+        requested_team_id=flow.requested_team_id,
+    )
+
+
+def _end(flow: Flow, state: FlowState, error: MiroflowError) -> Step:
     """A terminal transition caused by the outside world: answer with the error."""
-    ended = attrs.evolve(flow, state=state, failure=error.code, code=None, code_verifier=None)
-    return Step(flow=ended, effects=(*extra, RespondWithError(error=error)))
+    ended = _moved(flow, state)
+    return Step(flow=ended, reply=error_answer(error, ended))
 
 
-# --- handlers: each picks one of its row's targets ------------------------------------------
+# --- handlers: each picks one of its row's targets --------------------------------------------
 
 
 def _start(flow: None, event: FlowStarted, config: ClientConfig, now: float) -> Step:
-    if len(event.state_token) < MIN_TOKEN_LENGTH or len(event.binding) < MIN_TOKEN_LENGTH:
+    entropy = event.entropy
+    if len(entropy) < ENTROPY_BYTES:
         raise UsageError(
-            "FlowStarted's state_token and binding must carry at least 256 bits "
-            "(43 base64url characters)."
+            f"FlowStarted.entropy holds {len(entropy)} bytes; {ENTROPY_BYTES} are needed "
+            "(256 bits each for the state, the binding and the PKCE verifier)."
         )
-    if event.team_id is not None and not (event.team_id.isascii() and event.team_id.isdigit()):
+    team_id = event.team_id
+    if team_id is not None and not (team_id.isascii() and team_id.isdigit()):
         raise UsageError("FlowStarted.team_id must be a decimal Miro team ID.")
     if event.return_path is not None:
         check_return_path(event.return_path)
-    if config.pkce and event.code_verifier is None:
-        raise UsageError("PKCE is on, so FlowStarted needs a code_verifier.")
-    verifier = event.code_verifier if config.pkce else None
-    started = Flow(
-        state=PENDING,
-        state_hash=hash_secret(event.state_token),
-        binding_hash=hash_secret(event.binding),
-        created_at=now,
-        deadline=now + config.flow_lifetime,
-        requested_team_id=event.team_id,
-        return_path=event.return_path,
-        code_verifier=verifier,
+    state_token = b64url(entropy[:_TOKEN])
+    presented = event.binding_cookie
+    # A binding this machine issued is kept (several tabs of one browser share it); anything
+    # else is replaced.
+    if presented is not None and _BINDING.fullmatch(presented):
+        binding = presented
+    else:
+        binding = b64url(entropy[_TOKEN : 2 * _TOKEN])
+    return Step(
+        flow=Flow(
+            state=PENDING,
+            state_hash=hash_state(config.client_id, state_token),
+            binding_hash=hash_binding(binding),
+            created_at=now,
+            deadline=now + config.flow_lifetime,
+            return_path=event.return_path,
+            requested_team_id=team_id,
+            code_verifier=b64url(entropy[2 * _TOKEN : 3 * _TOKEN]) if config.pkce else None,
+            state_token=state_token,
+            binding=binding,
+        )
     )
-    cookie = SetCookie(
-        name=config.binding_cookie_name,
-        value=event.binding,
-        max_age=int(config.flow_lifetime),
-        secure=config.secure_cookies,
+
+
+def _redirect(flow: Flow, event: UserRedirected, config: ClientConfig, now: float) -> Step:
+    state_token, binding = flow.state_token, flow.binding
+    if state_token is None or binding is None:
+        raise UsageError(
+            "This pending flow lacks its raw state and binding: pass the flow FlowStarted "
+            "made (a pending flow is never stored)."
+        )
+    sent = Flow(
+        state=REDIRECTED,
+        state_hash=flow.state_hash,
+        binding_hash=flow.binding_hash,
+        created_at=flow.created_at,
+        deadline=flow.deadline,
+        return_path=flow.return_path,
+        requested_team_id=flow.requested_team_id,
+        code_verifier=flow.code_verifier,
     )
     location = authorize_url(
-        config, event.state_token, team_id=event.team_id, code_verifier=verifier
+        config, state_token, team_id=flow.requested_team_id, code_verifier=flow.code_verifier
     )
-    return Step(
-        flow=started,
-        effects=(SaveFlow(flow=started), RedirectBrowser(location=location, cookie=cookie)),
+    reply = Answer(
+        status=302,
+        location=location,
+        set_cookie=config._cookie_prefix + binding + config._cookie_suffix,
+        flow=sent,
     )
-
-
-def _redirected(flow: Flow, event: UserRedirected, config: ClientConfig, now: float) -> Step:
-    moved = attrs.evolve(flow, state=REDIRECTED)
-    return Step(flow=moved, effects=(SaveFlow(flow=moved),))
+    return Step(flow=sent, effects=(SaveFlow(flow=sent),), reply=reply)
 
 
 def _callback(flow: Flow, event: CallbackReceived, config: ClientConfig, now: float) -> Step:
     callback = event.callback
+    # The driver claimed this flow by this state; a driver that mixed two flows up is caught
+    # here rather than exchanging one flow's code under another's record.
     if callback.state is None or not hmac.compare_digest(
-        hash_secret(callback.state), flow.state_hash
+        hash_state(config.client_id, callback.state), flow.state_hash
     ):
         raise UsageError("The callback's state does not belong to this flow.")
-    if now >= flow.deadline:
-        return _end(
-            flow, EXPIRED, FlowExpired(now - flow.deadline), DeleteFlow(state_hash=flow.state_hash)
-        )
-    if event.binding is None:
-        return _end(flow, FAILED, MissingBindingCookie())
-    if flow.binding_hash is None or not hmac.compare_digest(
-        hash_secret(event.binding), flow.binding_hash
-    ):
-        return _end(flow, FAILED, BindingMismatch())
-    return _accept_callback(flow, callback, config, now)
+    return _accept_callback(flow, callback, config)
 
 
-def _accept_callback(flow: Flow, callback: Callback, config: ClientConfig, now: float) -> Step:
+def _accept_callback(flow: Flow, callback: Callback, config: ClientConfig) -> Step:
     """The checks shared by solicited and unsolicited callbacks, then the exchange."""
     if callback.error is not None:
         return _end(flow, DENIED, AuthorizationDenied(callback.error, callback.error_description))
-    if callback.code is None:  # parse_callback never makes one; a hand-built Callback might
+    code = callback.code
+    if code is None:  # parse_callback never makes one; a hand-built Callback might
         raise UsageError("A Callback needs a code or an error.")
     if callback.client_id is not None and callback.client_id != config.client_id:
         return _end(
@@ -193,15 +260,10 @@ def _accept_callback(flow: Flow, callback: Callback, config: ClientConfig, now: 
                 f"{flow.requested_team_id}, and this app only accepts the requested team."
             ),
         )
-    received = attrs.evolve(
-        flow,
-        state=CODE_RECEIVED,
-        code=callback.code,
-        code_received_at=now,
-        team_id=callback.team_id,
+    request = token_request(config, code, code_verifier=flow.code_verifier)
+    return Step(
+        flow=_moved(flow, CODE_RECEIVED), effects=(SendTokenRequest(request=request),)
     )
-    request = token_request(config, callback.code, code_verifier=flow.code_verifier)
-    return Step(flow=received, effects=(SendTokenRequest(request=request),))
 
 
 def _unsolicited(
@@ -212,60 +274,51 @@ def _unsolicited(
         raise UsageError("A callback with a state is not unsolicited; claim its flow instead.")
     anchor = Flow(
         state=PENDING,
-        # No state was sent; the code (single use at Miro) identifies this one-off flow.
-        state_hash=hash_secret(callback.code or callback.error or ""),
+        # No state was sent; the code (single use at Miro) names this one-off flow.
+        state_hash=hash_state(config.client_id, callback.code or callback.error or ""),
         binding_hash=None,
         created_at=now,
         deadline=now + CODE_LIFETIME,
     )
     if callback.error is None and config.unsolicited_policy is UnsolicitedPolicy.REJECT:
         return _end(anchor, FAILED, UnsolicitedCallback())
-    return _accept_callback(anchor, callback, config, now)
+    return _accept_callback(anchor, callback, config)
 
 
 def _token_response(
     flow: Flow, event: TokenResponseReceived, config: ClientConfig, now: float
 ) -> Step:
     try:
-        tokens = parse_token_response(event.response, now=now)
+        tokens = parse_token_response(event.response, now=now, client_id=config.client_id)
     except TokenEndpointError as error:
         return _end(flow, FAILED, error)
-    consumed = attrs.evolve(flow, state=CONSUMED, code=None, code_verifier=None)
-    location = flow.return_path or config.success_path
-    return Step(
+    consumed = _moved(flow, CONSUMED)
+    # 303: the browser GETs the app's page, with a clean URL (no code, no state).
+    reply = Answer(
+        status=303,
+        location=flow.return_path or config.success_path,
+        tokens=tokens,
         flow=consumed,
-        effects=(StoreTokens(tokens=tokens), RedirectBrowser(location=location)),
     )
+    return Step(flow=consumed, effects=(StoreTokens(tokens=tokens),), reply=reply)
 
 
 def _transport_failed(flow: Flow, event: TransportFailed, config: ClientConfig, now: float) -> Step:
     return _end(flow, FAILED, event.error)
 
 
-def _clock_waiting(flow: Flow, event: ClockAdvanced, config: ClientConfig, now: float) -> Step:
-    if now < flow.deadline:
+def _clock(flow: Flow, event: ClockAdvanced, config: ClientConfig, now: float) -> Step:
+    late = overdue(flow, now)
+    if late is None:
         return Step(flow=flow)
-    expired = attrs.evolve(
-        flow, state=EXPIRED, failure=FlowExpired.code, code=None, code_verifier=None
-    )
-    return Step(flow=expired, effects=(DeleteFlow(state_hash=flow.state_hash),))
-
-
-def _clock_code(flow: Flow, event: ClockAdvanced, config: ClientConfig, now: float) -> Step:
-    deadline = flow.code_deadline
-    if deadline is None or now < deadline:
-        return Step(flow=flow)
-    expired = attrs.evolve(
-        flow, state=EXPIRED, failure=CodeExpired.code, code=None, code_verifier=None
-    )
-    return Step(flow=expired)
+    return _end(flow, EXPIRED, FlowExpired(late))
 
 
 def _absorb(flow: Flow, event: Any, config: ClientConfig, now: float) -> Step:
     return Step(flow=flow)
 
 
-# --- the table ------------------------------------------------------------------------------
+# --- the table --------------------------------------------------------------------------------
 
 _INPUT_TYPES: tuple[type[Any], ...] = (
     FlowStarted,
@@ -277,36 +330,22 @@ _INPUT_TYPES: tuple[type[Any], ...] = (
     ClockAdvanced,
 )
 
-_CALLBACK_RULE = Rule(
-    targets=(CODE_RECEIVED, DENIED, EXPIRED, FAILED),
-    effects=(SendTokenRequest, DeleteFlow, RespondWithError),
-    why=(
-        "The flow was claimed by the callback's state. Past its deadline it expires; without "
-        "the binding cookie, or with another browser's, it fails (RFC 9700 §4.7); an error "
-        "callback is a denial (RFC 6749 §4.1.2.1); a foreign client_id or (by policy) team "
-        "fails; otherwise the code is exchanged at once, within its 10-minute life."
-    ),
-    handler=_callback,
-)
-
-_WAITING_CLOCK_WHY = (
-    "Before the flow's deadline nothing happens; at or after it the flow expires and is "
-    "deleted, so it can never be claimed."
-)
-
 TABLE: Mapping[tuple[FlowState | None, type[Any]], Rule] = {
     (None, FlowStarted): Rule(
         targets=(PENDING,),
-        effects=(SaveFlow, RedirectBrowser),
+        effects=(),
+        replies=(),
         why=(
-            "A new flow: its state hash is saved with a deadline, the browser gets the binding "
-            "cookie and is sent to Miro's authorization link."
+            "A new flow, in memory: the state, the binding (a well-formed one the browser "
+            "presented is kept) and the PKCE verifier are cut from the entropy input; the "
+            "deadline is now + flow_lifetime. Nothing is saved until the link is handed out."
         ),
         handler=_start,
     ),
     (None, UnsolicitedCallbackReceived): Rule(
         targets=(CODE_RECEIVED, DENIED, FAILED),
-        effects=(SendTokenRequest, RespondWithError),
+        effects=(SendTokenRequest,),
+        replies=(ERROR,),
         why=(
             "A callback with no state (an install started on Miro's side). Rejected unless the "
             "unsolicited policy accepts it; an error callback is a denial."
@@ -316,55 +355,62 @@ TABLE: Mapping[tuple[FlowState | None, type[Any]], Rule] = {
     (PENDING, UserRedirected): Rule(
         targets=(REDIRECTED,),
         effects=(SaveFlow,),
-        why="For adapters that show the link before sending the browser: record that it left.",
-        handler=_redirected,
+        replies=(REDIRECT,),
+        why=(
+            "The browser is sent to Miro's authorization link: the flow is saved under its "
+            "state hash (never the raw state) first, then the browser gets the binding cookie "
+            "(HttpOnly, SameSite=Lax) and a 302 to Miro."
+        ),
+        handler=_redirect,
     ),
-    (PENDING, CallbackReceived): _CALLBACK_RULE,
-    (REDIRECTED, CallbackReceived): _CALLBACK_RULE,
-    (PENDING, ClockAdvanced): Rule(
-        targets=(PENDING, EXPIRED),
-        effects=(DeleteFlow,),
-        why=_WAITING_CLOCK_WHY,
-        handler=_clock_waiting,
+    (REDIRECTED, CallbackReceived): Rule(
+        targets=(CODE_RECEIVED, DENIED, FAILED),
+        effects=(SendTokenRequest,),
+        replies=(ERROR,),
+        why=(
+            "The callback's claim won this live flow (right state, right browser). An error "
+            "callback is a denial (RFC 6749 §4.1.2.1); a foreign client_id or (by policy) team "
+            "fails; otherwise the code is exchanged at once, within its 10-minute life."
+        ),
+        handler=_callback,
     ),
     (REDIRECTED, ClockAdvanced): Rule(
         targets=(REDIRECTED, EXPIRED),
-        effects=(DeleteFlow,),
-        why=_WAITING_CLOCK_WHY,
-        handler=_clock_waiting,
+        effects=(),
+        replies=(ERROR,),
+        why=(
+            "Before the deadline nothing happens (a countdown's tick); at or after it the "
+            "flow expires, and a waiting browser hears how long ago. The record stays until "
+            "its retention ends, so later callbacks hear it too."
+        ),
+        handler=_clock,
     ),
     (CODE_RECEIVED, TokenResponseReceived): Rule(
         targets=(CONSUMED, FAILED),
-        effects=(StoreTokens, RedirectBrowser, RespondWithError),
+        effects=(StoreTokens,),
+        replies=(REDIRECT, ERROR),
         why=(
-            "Valid tokens are stored and the browser goes back to the app; a rejection "
-            "(Miro's or RFC 6749 §5.2 shape) or a malformed answer fails the flow."
+            "Valid tokens are stored and the browser goes back to the app (303, clean URL); a "
+            "rejection (Miro's or RFC 6749 §5.2 shape) or a malformed answer fails the flow."
         ),
         handler=_token_response,
     ),
     (CODE_RECEIVED, TransportFailed): Rule(
         targets=(FAILED,),
-        effects=(RespondWithError,),
+        effects=(),
+        replies=(ERROR,),
         why=(
             "The token request did not complete. It is never retried: Miro may have redeemed "
             "the single-use code, and a second try would revoke what it issued."
         ),
         handler=_transport_failed,
     ),
-    (CODE_RECEIVED, ClockAdvanced): Rule(
-        targets=(CODE_RECEIVED, EXPIRED),
-        effects=(),
-        why=(
-            "A code not exchanged within 10 minutes of its receipt is dead at Miro: the flow "
-            "expires and the code is never sent."
-        ),
-        handler=_clock_code,
-    ),
     **{
         (terminal, input_type): Rule(
             targets=(terminal,),
             effects=(),
-            why="Terminal states absorb every input and emit nothing.",
+            replies=(),
+            why="Terminal states absorb every input: no effect, no reply.",
             handler=_absorb,
         )
         for terminal in (CONSUMED, EXPIRED, DENIED, FAILED)
@@ -377,18 +423,8 @@ def step(flow: Flow | None, event: Input, *, config: ClientConfig, now: float) -
     """Apply ``event`` to ``flow`` at time ``now``; ``flow`` is None before ``FlowStarted``
     (or for an unsolicited callback). Raises ``InvalidTransition`` for a pair not in the
     table, leaving everything unchanged."""
-    state = None if flow is None else flow.state
-    rule = TABLE.get((state, type(event)))
+    rule = TABLE.get((None if flow is None else flow.state, type(event)))
     if rule is None:
-        where = "before any flow exists" if state is None else f"in state {state.value}"
+        where = "before any flow exists" if flow is None else f"in state {flow.state.value}"
         raise InvalidTransition(f"Can't handle {type(event).__name__} {where}.")
     return rule.handler(flow, event, config, now)
-
-
-def next_deadline(flow: Flow) -> float | None:
-    """When the driver should feed ``ClockAdvanced`` next, or None for a terminal flow."""
-    if flow.state in (PENDING, REDIRECTED):
-        return flow.deadline
-    if flow.state is CODE_RECEIVED:
-        return flow.code_deadline
-    return None

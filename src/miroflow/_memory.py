@@ -1,21 +1,14 @@
-"""In-memory stores: a dict behind a lock. Correct under threads; lost on restart; one
+"""In-memory stores: dicts behind a lock. Correct under threads; lost on restart; one
 process only (use SQLite, Redis or PostgreSQL when several workers serve callbacks)."""
 
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from collections import deque
 
 from ._errors import StaleTokenWrite
-from ._model import (
-    FLOW_RETENTION,
-    Claim,
-    ClaimOutcome,
-    Flow,
-    StoredTokens,
-    TokenKey,
-    TokenSet,
-)
+from ._model import Flow, StoredTokens, TokenKey, TokenSet
+from ._ports import ClaimResult
 
 __all__ = [
     "AsyncMemoryFlowStore",
@@ -24,65 +17,70 @@ __all__ = [
     "MemoryTokenStore",
 ]
 
-_SWEEP_EVERY = 1024
-
-
-class _Entry(NamedTuple):
-    # A tuple, not an attrs class: this is on the hot path of every start and callback.
-    flow: Flow
-    claimed: bool
+#: Every this many saves, a save also forgets the flows past their retention.
+_FORGET_EVERY = 64
 
 
 class MemoryFlowStore:
-    """A ``FlowStore`` in a dict. Claimed and expired flows are kept until
-    ``deadline + FLOW_RETENTION`` so late callbacks get a precise error."""
+    """A ``FlowStore`` in two dicts (unclaimed and claimed flows, no wrapper per flow).
+
+    Flows are forgotten after ``flow.forget_at``, oldest first: the keys wait in a queue in
+    save order, and a save now and then pops those whose time has come, stopping at the first
+    that must stay. That costs O(forgotten), never O(live). (Flows of one client share a
+    lifetime, so save order is forget order; a store shared by apps with different lifetimes
+    forgets a short-lived flow no later than the longer-lived flows saved before it.)
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
+        self._unclaimed: dict[bytes, Flow] = {}
+        self._claimed: dict[bytes, Flow] = {}
+        self._queue: deque[bytes] = deque()
         self._saves = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._unclaimed) + len(self._claimed)
 
     def save(self, flow: Flow) -> None:
+        key = flow.state_hash
         with self._lock:
-            self._entries[flow.state_hash] = _Entry(flow, claimed=False)
+            if self._claimed.pop(key, None) is None and key not in self._unclaimed:
+                self._queue.append(key)
+            self._unclaimed[key] = flow
             self._saves += 1
-            if self._saves % _SWEEP_EVERY == 0:
+            if self._saves % _FORGET_EVERY == 0:
                 # The store never reads a clock: the newest flow's creation time is "now".
-                self._sweep_locked(flow.created_at)
+                self._forget_locked(flow.created_at)
 
-    def claim(self, state_hash: str, now: float) -> Claim:
+    def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
         with self._lock:
-            entry = self._entries.get(state_hash)
-            if entry is None or now >= entry.flow.deadline + FLOW_RETENTION:
-                return Claim(outcome=ClaimOutcome.UNKNOWN)
-            if entry.claimed:
-                return Claim(outcome=ClaimOutcome.ALREADY_CLAIMED)
-            if now >= entry.flow.deadline:
-                return Claim(outcome=ClaimOutcome.EXPIRED, flow=entry.flow)
-            self._entries[state_hash] = _Entry(entry.flow, claimed=True)
-            return Claim(outcome=ClaimOutcome.CLAIMED, flow=entry.flow)
-
-    def delete(self, state_hash: str) -> None:
-        with self._lock:
-            self._entries.pop(state_hash, None)
+            flow = self._unclaimed.get(state_hash)
+            if flow is None:
+                return self._claimed.get(state_hash), False
+            if binding_hash is None or flow.binding_hash != binding_hash:
+                return flow, False
+            del self._unclaimed[state_hash]
+            self._claimed[state_hash] = flow
+            return flow, True
 
     def sweep(self, now: float) -> int:
-        """Forget every flow past its retention; returns how many."""
+        """Forget the flows whose ``forget_at`` has come; returns how many."""
         with self._lock:
-            return self._sweep_locked(now)
+            return self._forget_locked(now)
 
-    def _sweep_locked(self, now: float) -> int:
-        dead = [
-            key
-            for key, entry in self._entries.items()
-            if now >= entry.flow.deadline + FLOW_RETENTION
-        ]
-        for key in dead:
-            del self._entries[key]
-        return len(dead)
+    def _forget_locked(self, now: float) -> int:
+        queue, unclaimed, claimed = self._queue, self._unclaimed, self._claimed
+        forgotten = 0
+        while queue:
+            key = queue[0]
+            flow = unclaimed.get(key) or claimed.get(key)
+            if flow is not None and flow.forget_at > now:
+                break
+            queue.popleft()
+            if unclaimed.pop(key, None) is None:
+                claimed.pop(key, None)
+            forgotten += 1
+        return forgotten
 
 
 class MemoryTokenStore:
@@ -102,9 +100,7 @@ class MemoryTokenStore:
             current = self._records.get(key)
             version = 0 if current is None else current.version
             if expected_version is not None and expected_version != version:
-                raise StaleTokenWrite.for_key(
-                    key.user_id, key.team_id, found=version, expected=expected_version
-                )
+                raise StaleTokenWrite.for_key(key, found=version, expected=expected_version)
             record = StoredTokens(tokens=tokens, version=version + 1)
             self._records[key] = record
             return record
@@ -123,11 +119,8 @@ class AsyncMemoryFlowStore:
     async def save(self, flow: Flow) -> None:
         self.sync.save(flow)
 
-    async def claim(self, state_hash: str, now: float) -> Claim:
-        return self.sync.claim(state_hash, now)
-
-    async def delete(self, state_hash: str) -> None:
-        self.sync.delete(state_hash)
+    async def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return self.sync.claim(state_hash, binding_hash)
 
 
 class AsyncMemoryTokenStore:

@@ -1,8 +1,8 @@
-"""The values the machine and the stores pass around: flow snapshots, token sets, claims.
+"""The values the machine and the stores pass around: flow snapshots and token sets.
 
-All are frozen, slotted, keyword-only attrs classes; the next value is made with
-``attrs.evolve``. Secrets (codes, verifiers, tokens) never appear in ``repr``. Times are
-seconds since the Unix epoch, as floats, always passed in by the caller.
+All are frozen, slotted, keyword-only attrs classes. Secrets (raw state and binding tokens,
+verifiers, access and refresh tokens) never appear in ``repr``. Times are seconds since the
+Unix epoch, as floats, always passed in by the caller.
 """
 
 from __future__ import annotations
@@ -15,27 +15,37 @@ import attrs
 __all__ = [
     "CODE_LIFETIME",
     "FLOW_RETENTION",
-    "Claim",
-    "ClaimOutcome",
     "Flow",
     "FlowState",
     "StoredTokens",
     "TokenKey",
     "TokenSet",
-    "hash_secret",
+    "hash_binding",
+    "hash_state",
 ]
 
 #: Miro's authorization codes die 10 minutes after they are issued.
 CODE_LIFETIME = 600.0
 
-#: How long a store keeps a claimed or expired flow after its deadline, so that a late or
-#: repeated callback gets "already used" or "expired N seconds ago" instead of "unknown".
+#: How long a store keeps a flow after its deadline, so that a late or repeated callback hears
+#: "expired N seconds ago" or "already used" instead of "unknown".
 FLOW_RETENTION = 3600.0
 
+_sha256 = hashlib.sha256
 
-def hash_secret(value: str) -> str:
-    """The SHA-256 hex digest stores use as a key instead of a raw state or binding token."""
-    return hashlib.sha256(value.encode()).hexdigest()
+
+def hash_state(client_id: str, state_token: str) -> bytes:
+    """The store key of a flow: SHA-256 over the app's client id and the raw ``state``.
+
+    Stores never see the raw state. The client id makes the key per app, so two apps sharing
+    one store (or one host name, and so one binding cookie) can never claim each other's
+    flows."""
+    return _sha256(f"{client_id}:{state_token}".encode()).digest()
+
+
+def hash_binding(binding: str) -> bytes:
+    """SHA-256 of the browser-binding cookie value, as stored and compared by a claim."""
+    return _sha256(binding.encode()).digest()
 
 
 class FlowState(str, enum.Enum):
@@ -57,40 +67,48 @@ class FlowState(str, enum.Enum):
 _TERMINAL = frozenset({FlowState.CONSUMED, FlowState.EXPIRED, FlowState.DENIED, FlowState.FAILED})
 
 
-@attrs.frozen(kw_only=True)
+def _short_hex(value: bytes) -> str:
+    return value.hex()[:12]
+
+
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Flow:
-    """A snapshot of one flow. Stores keep it between the start and the callback requests."""
+    """A snapshot of one flow. Stores keep the ``redirected`` snapshot between the start and
+    the callback requests; every other state lives for one request."""
 
     state: FlowState
-    #: SHA-256 of the ``state`` token sent to Miro: the store's key. The raw token is never
-    #: kept server-side.
-    state_hash: str
-    #: SHA-256 of the browser-binding cookie value; None only for an unsolicited callback.
-    binding_hash: str | None
+    #: ``hash_state(client_id, state)``: the store's key. The raw state is never stored.
+    state_hash: bytes = attrs.field(repr=_short_hex)
+    #: ``hash_binding(cookie)``; None only for an unsolicited callback's one-off flow.
+    binding_hash: bytes | None = attrs.field(repr=False)
     created_at: float
-    #: The flow dies here unless its callback arrived first.
+    #: The flow can no longer be claimed from here on.
     deadline: float
-    requested_team_id: str | None = None
     return_path: str | None = None
+    requested_team_id: str | None = None
     code_verifier: str | None = attrs.field(default=None, repr=False)
-    code: str | None = attrs.field(default=None, repr=False)
-    code_received_at: float | None = None
-    team_id: str | None = None
-    #: The error code (``MiroflowError.code``) that ended a denied, failed or expired flow.
-    failure: str | None = None
+    #: The raw state and binding, held only while ``pending`` (between the two steps of a
+    #: start, in memory) to build the redirect; never stored.
+    state_token: str | None = attrs.field(default=None, repr=False)
+    binding: str | None = attrs.field(default=None, repr=False)
 
     @property
-    def code_deadline(self) -> float | None:
-        """A received code is never exchanged at or after this instant."""
-        if self.code_received_at is None:
-            return None
-        return self.code_received_at + CODE_LIFETIME
+    def forget_at(self) -> float:
+        """A store may forget the flow from here on; until then it must keep it."""
+        return self.deadline + FLOW_RETENTION
+
+    @property
+    def flow_id(self) -> str:
+        """A short, non-secret name for logs: the start of the state hash, in hex."""
+        return self.state_hash.hex()[:12]
 
 
 @attrs.frozen(kw_only=True)
 class TokenKey:
-    """Tokens are kept per Miro user and team: one user may install into several teams."""
+    """Tokens are kept per app, Miro user and team: one user may install into several teams,
+    and several apps may share one store."""
 
+    client_id: str
     user_id: str
     team_id: str
 
@@ -99,6 +117,8 @@ class TokenKey:
 class TokenSet:
     """Tokens from Miro's token endpoint, with the facts that came with them."""
 
+    #: The app (its Miro client id) the tokens were issued to.
+    client_id: str
     access_token: str = attrs.field(repr=False)
     refresh_token: str | None = attrs.field(default=None, repr=False)
     token_type: str = "bearer"
@@ -111,7 +131,7 @@ class TokenSet:
 
     @property
     def key(self) -> TokenKey:
-        return TokenKey(user_id=self.user_id, team_id=self.team_id)
+        return TokenKey(client_id=self.client_id, user_id=self.user_id, team_id=self.team_id)
 
     def is_expired(self, now: float, *, leeway: float = 0.0) -> bool:
         return self.expires_at is not None and now + leeway >= self.expires_at
@@ -123,20 +143,3 @@ class StoredTokens:
 
     tokens: TokenSet
     version: int
-
-
-class ClaimOutcome(str, enum.Enum):
-    """What a store's atomic claim found."""
-
-    CLAIMED = "claimed"  # this caller won the flow; no other claim will
-    UNKNOWN = "unknown"  # no such flow (never saved, deleted, or past its retention)
-    ALREADY_CLAIMED = "already_claimed"  # an earlier claim won
-    EXPIRED = "expired"  # the flow is past its deadline; nobody may claim it
-
-
-@attrs.frozen(kw_only=True)
-class Claim:
-    """The answer to ``FlowStore.claim``. ``flow`` is set for CLAIMED and EXPIRED."""
-
-    outcome: ClaimOutcome
-    flow: Flow | None = None

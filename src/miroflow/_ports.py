@@ -10,12 +10,13 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from ._http import HttpRequest, HttpResponse
-from ._model import Claim, Flow, StoredTokens, TokenKey, TokenSet
+from ._model import Flow, StoredTokens, TokenKey, TokenSet
 
 __all__ = [
     "AsyncFlowStore",
     "AsyncTokenStore",
     "AsyncTransport",
+    "ClaimResult",
     "Clock",
     "Entropy",
     "FlowStore",
@@ -29,24 +30,32 @@ Clock = Callable[[], float]
 Entropy = Callable[[int], bytes]
 
 
+#: What a claim returns: the stored flow (None if there is none) and whether this call won it.
+ClaimResult = tuple[Flow | None, bool]
+
+
 @runtime_checkable
 class FlowStore(Protocol):
-    """Keeps started flows between the start request and the callback request.
+    """Keeps flows between the start request and the callback request. It compares and sets;
+    it decides nothing else (``miroflow.machine.claim_outcome`` does).
 
-    Keys are ``Flow.state_hash`` (a SHA-256 hex digest), never the raw state token.
+    Keys are ``Flow.state_hash`` (a SHA-256 digest over the client id and the state), never
+    the raw state. A store must keep every flow until ``flow.forget_at`` (its deadline plus
+    ``FLOW_RETENTION``), claimed or not, so that late callbacks hear why; it may forget it
+    after that, and forgetting must cost O(forgotten flows), never O(live flows).
     """
 
     def save(self, flow: Flow) -> None:
-        """Insert or replace the flow under its state hash. The store may forget it once
-        ``flow.deadline + FLOW_RETENTION`` has passed."""
+        """Insert or replace the flow, unclaimed, under its state hash."""
 
-    def claim(self, state_hash: str, now: float) -> Claim:
-        """Atomically claim the flow: of any number of concurrent callers, across threads and
-        processes, at most one ever gets ``CLAIMED``; later ones get ``ALREADY_CLAIMED``.
-        A flow whose deadline is at or before ``now`` is ``EXPIRED`` and is not claimed."""
+    def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        """Atomically, across threads and processes: if a flow is stored under
+        ``state_hash``, is unclaimed, and its ``binding_hash`` equals the one given (None
+        never does), mark it claimed. Return the stored flow (or None) and whether this call
+        claimed it: of any number of concurrent callers, at most one ever wins.
 
-    def delete(self, state_hash: str) -> None:
-        """Forget the flow; deleting a missing flow is not an error."""
+        (The binding hashes are SHA-256 digests of 256-bit secrets, so a plain, not
+        constant-time, comparison reveals nothing an attacker can use.)"""
 
 
 @runtime_checkable
@@ -55,14 +64,12 @@ class AsyncFlowStore(Protocol):
 
     async def save(self, flow: Flow) -> None: ...
 
-    async def claim(self, state_hash: str, now: float) -> Claim: ...
-
-    async def delete(self, state_hash: str) -> None: ...
+    async def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult: ...
 
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """Keeps token sets per (user_id, team_id), versioned for compare-and-set."""
+    """Keeps token sets per ``TokenKey`` (client, user, team), versioned for compare-and-set."""
 
     def get(self, key: TokenKey) -> StoredTokens | None:
         """The stored tokens and their version, or None."""

@@ -3,6 +3,11 @@
 A record is a JSON-able dict with a schema version under ``"v"``. Reading a record written by
 a newer (or unknown) version fails with ``RecordError`` instead of guessing; so does a corrupt
 one. Messages name the field at fault, never its value (it may be a secret).
+
+Version 2 (miroflow 0.2) keys everything by app: token records carry ``client_id``, and flow
+hashes are raw digests over the client id and the state (hex in JSON). Version 1 records are
+still read: a flow loses the fields only the old code-expiry row used; a token set needs the
+client id it belongs to (``client_id=``), which version 1 never recorded.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import RecordError
 from ._model import Flow, FlowState, TokenSet
@@ -29,10 +35,14 @@ __all__ = [
     "tokens_to_record",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Fields of a version 1 flow record that version 2 no longer has.
+_V1_FLOW_ONLY = ("code", "code_received_at", "team_id", "failure")
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_unstructure_hook(FlowState, lambda state: state.value)
+_converter.register_unstructure_hook(bytes, lambda value: value.hex())
 
 
 # cattrs' default hooks coerce (str(x), float(x), tuple(x)): a number would become a token, a
@@ -71,10 +81,36 @@ def _structure_state(value: object, _: object) -> FlowState:
     return FlowState(_structure_str(value, str))
 
 
+def _structure_digest(value: object, _: object) -> bytes:
+    text = _structure_str(value, str)
+    if len(text) != 64:
+        raise ValueError("not a SHA-256 digest")
+    return bytes.fromhex(text)
+
+
+_converter.register_structure_hook(bytes, _structure_digest)
 _converter.register_structure_hook(str, _structure_str)
 _converter.register_structure_hook(FlowState, _structure_state)
 _converter.register_structure_hook(float, _structure_time)
 _converter.register_structure_hook_func(lambda kind: kind == tuple[str, ...], _structure_strings)
+
+# The raw state and binding of a pending flow are never written anywhere.
+_converter.register_unstructure_hook(
+    Flow,
+    make_dict_unstructure_fn(
+        Flow, _converter, state_token=override(omit=True), binding=override(omit=True)
+    ),
+)
+_converter.register_structure_hook(
+    Flow,
+    make_dict_structure_fn(
+        Flow,
+        _converter,
+        _cattrs_forbid_extra_keys=True,
+        state_token=override(omit=True),
+        binding=override(omit=True),
+    ),
+)
 
 T = TypeVar("T")
 
@@ -85,24 +121,41 @@ def _to_record(value: object) -> dict[str, Any]:
     return record
 
 
-def _from_record(record: Mapping[str, Any], cls: type[T]) -> T:
+def _from_record(
+    record: Mapping[str, Any], cls: type[T], *, client_id: str | None = None
+) -> T:
     if not isinstance(record, Mapping):
         raise RecordError(f"A {cls.__name__} record must be a JSON object.")
     version = record.get("v")
     if type(version) is not int:
         raise RecordError(f"A {cls.__name__} record has no schema version.")
-    if version != SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
         raise RecordError(
             f"A {cls.__name__} record has schema version {version}; this miroflow reads "
-            f"version {SCHEMA_VERSION}. Upgrade miroflow (a newer one wrote it)."
-            if version > SCHEMA_VERSION
-            else f"A {cls.__name__} record has unknown schema version {version}."
+            f"versions up to {SCHEMA_VERSION}. Upgrade miroflow (a newer one wrote it)."
         )
+    if version not in (1, SCHEMA_VERSION):
+        raise RecordError(f"A {cls.__name__} record has unknown schema version {version}.")
     fields = {key: value for key, value in record.items() if key != "v"}
+    if version == 1:
+        fields = _upgrade_v1(fields, cls, client_id)
     try:
         return _converter.structure(fields, cls)
     except Exception as exc:  # cattrs raises several types; none may escape with a value
         raise RecordError(f"A {cls.__name__} record is corrupt ({_describe(exc)}).") from None
+
+
+def _upgrade_v1(fields: dict[str, Any], cls: type[Any], client_id: str | None) -> dict[str, Any]:
+    if cls is Flow:
+        for name in _V1_FLOW_ONLY:
+            fields.pop(name, None)
+        return fields
+    if client_id is None:
+        raise RecordError(
+            "A version 1 TokenSet record does not say which app it belongs to: read it with "
+            "the app's client_id."
+        )
+    return {"client_id": client_id, **fields}
 
 
 def _describe(exc: BaseException) -> str:
@@ -135,8 +188,9 @@ def tokens_to_record(tokens: TokenSet) -> dict[str, Any]:
     return _to_record(tokens)
 
 
-def tokens_from_record(record: Mapping[str, Any]) -> TokenSet:
-    return _from_record(record, TokenSet)
+def tokens_from_record(record: Mapping[str, Any], *, client_id: str | None = None) -> TokenSet:
+    """A token set from its record; ``client_id`` adopts a version 1 record (which has none)."""
+    return _from_record(record, TokenSet, client_id=client_id)
 
 
 def _loads(data: bytes | str, what: str) -> Any:
@@ -158,5 +212,6 @@ def dumps_tokens(tokens: TokenSet) -> bytes:
     return json.dumps(tokens_to_record(tokens), separators=(",", ":")).encode()
 
 
-def loads_tokens(data: bytes | str) -> TokenSet:
-    return tokens_from_record(_loads(data, "TokenSet"))
+def loads_tokens(data: bytes | str, *, client_id: str | None = None) -> TokenSet:
+    """A token set from its JSON; ``client_id`` adopts a version 1 record (which has none)."""
+    return tokens_from_record(_loads(data, "TokenSet"), client_id=client_id)

@@ -45,16 +45,19 @@ def _ordered(table: Mapping[tuple[Any, type[Any]], Any]) -> list[tuple[Any, type
 
 def table_to_spec(table: Mapping[tuple[Any, type[Any]], Any], *, machine: str) -> dict[str, Any]:
     """The JSON document kept in ``specs/<machine>.json``."""
-    transitions = [
-        {
+    transitions = []
+    for state, input_type, rule in _ordered(table):
+        row: dict[str, Any] = {
             "from": None if state is None else _name(state),
             "input": _name(input_type),
             "to": [_name(target) for target in rule.targets],
             "effects": [_name(effect) for effect in rule.effects],
-            "why": rule.why,
         }
-        for state, input_type, rule in _ordered(table)
-    ]
+        replies = getattr(rule, "replies", None)  # a machine that answers a browser has them
+        if replies is not None:
+            row["replies"] = list(replies)
+        row["why"] = rule.why
+        transitions.append(row)
     # A table may hold several machines (the simulator's codes and token pairs): list every
     # member of every state enum it uses, each enum in the order it first appears.
     state_types: list[type[Any]] = []

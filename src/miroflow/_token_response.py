@@ -80,8 +80,9 @@ def _malformed(reason: str) -> TokenResponseMalformed:
     return TokenResponseMalformed(f"Miro's token endpoint sent an unusable answer: {reason}.")
 
 
-def parse_token_response(response: HttpResponse, *, now: float) -> TokenSet:
-    """The tokens in ``response``, or ``TokenRequestRejected`` / ``TokenResponseMalformed``."""
+def parse_token_response(response: HttpResponse, *, now: float, client_id: str) -> TokenSet:
+    """The tokens in ``response`` (issued to the app ``client_id`` at ``now``), or
+    ``TokenRequestRejected`` / ``TokenResponseMalformed``."""
     status = response.status
     if 300 <= status < 400:
         raise _malformed(f"HTTP {status}, a redirect (miroflow never follows one)")
@@ -100,7 +101,7 @@ def parse_token_response(response: HttpResponse, *, now: float) -> TokenSet:
         raise _rejection(status, document)
     if not isinstance(document, dict):
         raise _malformed("the JSON is not an object")
-    return _token_set(document, now)
+    return _token_set(document, now, client_id)
 
 
 def _rejection(status: int, document: Any) -> TokenRequestRejected:
@@ -151,7 +152,7 @@ def _identifier(document: dict[str, Any], name: str) -> str:
     return text
 
 
-def _token_set(document: dict[str, Any], now: float) -> TokenSet:
+def _token_set(document: dict[str, Any], now: float, client_id: str) -> TokenSet:
     access_token = _string(document, "access_token", limit=MAX_TOKEN_LENGTH)
     assert access_token is not None
     token_type = _string(document, "token_type", limit=32)
@@ -171,6 +172,7 @@ def _token_set(document: dict[str, Any], now: float) -> TokenSet:
             raise _malformed("'expires_in' is out of range")
         expires_at = now + expires_in
     return TokenSet(
+        client_id=client_id,
         access_token=access_token,
         refresh_token=refresh_token,
         token_type="bearer",

@@ -6,7 +6,7 @@ The fixed part of each is encoded once per ``ClientConfig``; a call only concate
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import json
 from urllib.parse import quote
@@ -31,9 +31,21 @@ _FORM_HEADERS = (
 _JSON_HEADERS = (("Content-Type", "application/json"), ("Accept", "application/json"))
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+#: RFC 3986 unreserved characters: a value made only of these needs no percent-encoding.
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
 def b64url(data: bytes) -> str:
     """Unpadded base64url (RFC 4648 §5): 32 bytes become 43 URL-safe characters."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # binascii and a translation table: the same bytes as base64.urlsafe_b64encode, faster.
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_URL_SAFE).decode()
+
+
+def _encoded(value: str) -> str:
+    """``value`` percent-encoded for a query or form; returned as it is when it needs no
+    encoding (states, codes and verifiers usually don't), which skips quote()'s cost."""
+    return value if not value.rstrip(_UNRESERVED) else quote(value, safe="")
 
 
 def code_challenge(verifier: str) -> str:
@@ -58,9 +70,9 @@ def authorize_url(
     ``team_id`` only pre-selects a team (the user may pick another). Every value is
     percent-encoded, so a caller's odd value can never add or change a parameter.
     """
-    url = f"{config._authorize_prefix}&state={quote(state, safe='')}"
+    url = f"{config._authorize_prefix}&state={_encoded(state)}"
     if team_id is not None:
-        url += f"&team_id={quote(team_id, safe='')}"
+        url += f"&team_id={_encoded(team_id)}"
     if code_verifier is not None:
         url += f"&code_challenge={code_challenge(code_verifier)}&code_challenge_method=S256"
     return url
@@ -74,11 +86,11 @@ def token_request(
     if not code:
         raise UsageError("token_request needs the authorization code.")
     body = (
-        f"grant_type=authorization_code&code={quote(code, safe='')}"
+        f"grant_type=authorization_code&code={_encoded(code)}"
         f"{config._redirect_uri_param}{config._client_credentials}"
     )
     if code_verifier is not None:
-        body += f"&code_verifier={quote(code_verifier, safe='')}"
+        body += f"&code_verifier={_encoded(code_verifier)}"
     return HttpRequest(
         method="POST", url=config.token_endpoint, headers=_FORM_HEADERS, body=body.encode()
     )
@@ -90,7 +102,7 @@ def refresh_request(config: ClientConfig, refresh_token: str) -> HttpRequest:
     if not refresh_token:
         raise UsageError("refresh_request needs a refresh token.")
     body = (
-        f"grant_type=refresh_token&refresh_token={quote(refresh_token, safe='')}"
+        f"grant_type=refresh_token&refresh_token={_encoded(refresh_token)}"
         f"{config._client_credentials}"
     )
     return HttpRequest(

@@ -32,7 +32,6 @@ import attrs
 
 from .._errors import InvalidTransition, UsageError
 from .._events import ClockAdvanced
-from .._model import hash_secret
 from .._wire import code_challenge
 from . import _wire as wire
 from ._events import (
@@ -59,6 +58,7 @@ from ._model import (
     PairState,
     Registry,
     TokenPair,
+    hash_secret,
 )
 
 __all__ = ["MIN_SECRET_LENGTH", "TABLE", "Rule", "ServerState", "authenticate", "step"]

@@ -10,6 +10,7 @@ since the Unix epoch, always passed in by the caller.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 
 import attrs
@@ -166,3 +167,8 @@ class TokenPair:
     #: The hash of the code this pair (or the pair it rotated from) was issued for: a replay
     #: of that code revokes it.
     origin_code_hash: str
+
+
+def hash_secret(value: str) -> str:
+    """The SHA-256 hex digest the simulator keys codes and tokens by (never the raw value)."""
+    return hashlib.sha256(value.encode()).hexdigest()

@@ -20,7 +20,6 @@ import attrs
 from .._errors import UsageError
 from .._events import ClockAdvanced
 from .._http import HttpRequest, HttpResponse
-from .._model import hash_secret
 from .._ports import Entropy
 from .._wire import b64url
 from . import _wire as wire
@@ -52,6 +51,7 @@ from ._model import (
     Team,
     TokenPair,
     User,
+    hash_secret,
 )
 
 __all__ = [

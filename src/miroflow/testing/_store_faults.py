@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from miroflow import (
-    Claim,
+    ClaimResult,
     Flow,
     FlowStore,
     StoredTokens,
@@ -101,11 +101,8 @@ class FaultyFlowStore:
     def save(self, flow: Flow) -> None:
         self._switch.run(lambda: self.inner.save(flow))
 
-    def claim(self, state_hash: str, now: float) -> Claim:
-        return self._switch.run(lambda: self.inner.claim(state_hash, now))
-
-    def delete(self, state_hash: str) -> None:
-        self._switch.run(lambda: self.inner.delete(state_hash))
+    def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return self._switch.run(lambda: self.inner.claim(state_hash, binding_hash))
 
 
 class FaultyTokenStore:

@@ -18,7 +18,7 @@ import attrs
 from miroflow import (
     AsyncFlowStore,
     AsyncTokenStore,
-    Claim,
+    ClaimResult,
     Flow,
     StoredTokens,
     TokenKey,
@@ -79,11 +79,15 @@ class BlockingFlowStore:
     def save(self, flow: Flow) -> None:
         self._loop.run(self.store.save(flow))
 
-    def claim(self, state_hash: str, now: float) -> Claim:
-        return self._loop.run(self.store.claim(state_hash, now))
+    def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return self._loop.run(self.store.claim(state_hash, binding_hash))
 
-    def delete(self, state_hash: str) -> None:
-        self._loop.run(self.store.delete(state_hash))
+    def sweep(self, now: float) -> int:
+        sweep = getattr(self.store, "sweep", None)
+        if sweep is None:
+            raise AttributeError("This store forgets flows by itself; it has no sweep().")
+        result: int = self._loop.run(sweep(now))
+        return result
 
 
 class BlockingTokenStore:
@@ -137,12 +141,18 @@ def build_store(spec: StoreSpec) -> Any:
 
 
 def claim_in_process(
-    spec: StoreSpec, state_hash: str, now: float, threads: int, start: Any, results: Any
+    spec: StoreSpec,
+    state_hash: bytes,
+    binding_hash: bytes,
+    threads: int,
+    start: Any,
+    results: Any,
 ) -> None:
-    """Runs in a spawned process: open the store, wait for the other process, race."""
+    """Runs in a spawned process: open the store, wait for the other process, race; report
+    whether each claim won."""
     try:
         store = build_store(spec)
-        outcomes = race(lambda: store.claim(state_hash, now).outcome.value, threads, start)
+        outcomes = race(lambda: store.claim(state_hash, binding_hash)[1], threads, start)
         results.put(outcomes)
         closer = getattr(store, "close", None)
         if closer is not None:

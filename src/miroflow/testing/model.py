@@ -34,7 +34,7 @@ class TokenOutcome(str, enum.Enum):
 
 
 _TOKEN_ANSWERS = {
-    TokenOutcome.OK: (302, None, FlowState.CONSUMED),
+    TokenOutcome.OK: (303, None, FlowState.CONSUMED),
     TokenOutcome.REJECTED: (502, "token_request_rejected", FlowState.FAILED),
     TokenOutcome.MALFORMED: (502, "token_response_malformed", FlowState.FAILED),
     TokenOutcome.TIMEOUT: (504, "transport_timeout", FlowState.FAILED),
@@ -59,7 +59,7 @@ class ModelFlow:
     binding: str
     deadline: float
     requested_team_id: str | None
-    state: FlowState = FlowState.PENDING
+    state: FlowState = FlowState.REDIRECTED
     claimed: bool = False
 
 
@@ -79,7 +79,7 @@ class FlowModel:
         self.flows[state] = ModelFlow(
             binding=binding, deadline=now + self.flow_lifetime, requested_team_id=team_id
         )
-        return Prediction(status=302, state=FlowState.PENDING)
+        return Prediction(status=302, state=FlowState.REDIRECTED)
 
     def callback(
         self,
@@ -98,16 +98,21 @@ class FlowModel:
         flow = self.flows.get(state)
         if flow is None or now >= flow.deadline + FLOW_RETENTION:
             return Prediction(status=400, error="unknown_state")
-        if flow.claimed:
-            return Prediction(status=409, error="state_already_used")
+        # Only the browser that started the flow can claim it, and only once.
+        wins = not flow.claimed and binding is not None and binding == flow.binding
+        if wins:
+            flow.claimed = True
         if now >= flow.deadline:
-            del self.flows[state]  # the expired flow is deleted: next time it is unknown
-            return Prediction(status=400, error="flow_expired", state=FlowState.EXPIRED)
-        flow.claimed = True
+            # Kept until its retention ends: every late callback hears how long ago.
+            if wins:
+                return self._end(flow, 400, "flow_expired", FlowState.EXPIRED)
+            return Prediction(status=400, error="flow_expired")
         if binding is None:
-            return self._end(flow, 400, "missing_binding_cookie", FlowState.FAILED)
+            return Prediction(status=400, error="missing_binding_cookie")
         if binding != flow.binding:
-            return self._end(flow, 400, "binding_mismatch", FlowState.FAILED)
+            return Prediction(status=400, error="binding_mismatch")
+        if not wins:
+            return Prediction(status=409, error="state_already_used")
         if error is not None:
             return self._denied(flow, error)
         if client_id is not None and client_id != self.client_id:

@@ -19,7 +19,9 @@ provide ``make_async_flow_store`` / ``make_async_token_store``: a function (or c
 function) called inside a running event loop that returns a fresh store. The same tests then
 run against the async store through a blocking bridge, so both kinds meet one contract.
 
-Stores shared between processes add ``MultiProcessClaimConformance`` and a ``flow_store_spec``
+Stores that forget flows through a ``sweep(now)`` method (rather than by themselves, as Redis
+keys expire) add ``SweepConformance``. Stores shared between processes add
+``MultiProcessClaimConformance`` and a ``flow_store_spec``
 fixture: a ``StoreSpec`` naming an importable ``"module:callable"`` and its keyword arguments,
 which spawned processes use to open the same store.
 
@@ -37,7 +39,6 @@ time (Redis TTLs) keep every flow for the whole test.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import threading
 import time
@@ -50,11 +51,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from miroflow import (
-    FLOW_RETENTION,
     AsyncFlowStore,
     AsyncTokenStore,
-    Claim,
-    ClaimOutcome,
     Flow,
     FlowState,
     FlowStore,
@@ -63,8 +61,8 @@ from miroflow import (
     StoreError,
     TokenSet,
     TokenStore,
-    hash_secret,
 )
+from miroflow.machine import hash_binding, hash_state
 from miroflow.testing._store_faults import CommitFault, Fault, FaultyFlowStore, FaultyTokenStore
 from miroflow.testing._store_harness import (
     BlockingFlowStore,
@@ -92,6 +90,7 @@ __all__ = [
     "FlowStoreConformance",
     "MultiProcessClaimConformance",
     "StoreSpec",
+    "SweepConformance",
     "TokenStoreConformance",
     "build_store",
 ]
@@ -110,13 +109,16 @@ _property = settings(
 # --- helpers ---------------------------------------------------------------------------------
 
 _unique = iter(range(1 << 62))
+BINDING = "B" * 43
+#: The binding hash every suite flow is saved with, and two that never match it.
+RIGHT, WRONG = hash_binding(BINDING), hash_binding("W" * 43)
 
 
 def _fresh_flow(now: float, *, lifetime: float = 600.0) -> Flow:
     return Flow(
-        state=FlowState.PENDING,
-        state_hash=hash_secret(f"state-{time.time_ns()}-{next(_unique)}"),
-        binding_hash=hash_secret("binding"),
+        state=FlowState.REDIRECTED,
+        state_hash=hash_state("3074457363680401096", f"state-{time.time_ns()}-{next(_unique)}"),
+        binding_hash=RIGHT,
         created_at=now,
         deadline=now + lifetime,
         code_verifier="v" * 43,
@@ -125,6 +127,7 @@ def _fresh_flow(now: float, *, lifetime: float = 600.0) -> Flow:
 
 def _fresh_tokens(now: float, access: str = "a" * 43) -> TokenSet:
     return TokenSet(
+        client_id="3074457363680401096",
         access_token=access,
         refresh_token="r" * 43,
         user_id=str(time.time_ns()),
@@ -138,21 +141,11 @@ def _fresh_tokens(now: float, access: str = "a" * 43) -> TokenSet:
 def _moved_to(flow: Flow, now: float) -> Flow:
     """The same flow, its instants shifted so that it starts at ``now``."""
     shift = now - flow.created_at
-    received = flow.code_received_at
-    return attrs.evolve(
-        flow,
-        created_at=now,
-        deadline=flow.deadline + shift,
-        code_received_at=None if received is None else received + shift,
-    )
+    return attrs.evolve(flow, created_at=now, deadline=flow.deadline + shift)
 
 
-def _claim_outcome(store: FlowStore, state_hash: str, now: float) -> ClaimOutcome:
-    return store.claim(state_hash, now).outcome
-
-
-def _before(instant: float) -> float:
-    return math.nextafter(instant, -math.inf)
+def _wins(store: FlowStore, state_hash: bytes, binding_hash: bytes | None) -> bool:
+    return store.claim(state_hash, binding_hash)[1]
 
 
 # --- the suites ------------------------------------------------------------------------------
@@ -180,73 +173,82 @@ class _Conformance:
 
 
 class FlowStoreConformance(_Conformance):
-    """Tests every ``FlowStore`` passes. Provide a ``flow_store`` fixture."""
+    """Tests every ``FlowStore`` passes. Provide a ``flow_store`` fixture.
+
+    The store compares and sets: a claim wins only an unclaimed flow whose binding hash
+    equals the one presented, and whatever it finds is returned as it was saved."""
 
     def test_is_a_flow_store(self, flow_store: FlowStore) -> None:
         assert isinstance(flow_store, FlowStore)
 
-    def test_claims_a_saved_flow_once(self, flow_store: FlowStore, now: float) -> None:
+    def test_only_the_right_binding_claims_and_only_once(
+        self, flow_store: FlowStore, now: float
+    ) -> None:
         flow = _fresh_flow(now)
         flow_store.save(flow)
-        assert flow_store.claim(flow.state_hash, now) == Claim(
-            outcome=ClaimOutcome.CLAIMED, flow=flow
-        )
-        again = flow_store.claim(flow.state_hash, now + 1)
-        assert again == Claim(outcome=ClaimOutcome.ALREADY_CLAIMED)
+        assert flow_store.claim(flow.state_hash, WRONG) == (flow, False)
+        assert flow_store.claim(flow.state_hash, None) == (flow, False)
+        assert flow_store.claim(flow.state_hash, RIGHT) == (flow, True)
+        assert flow_store.claim(flow.state_hash, RIGHT) == (flow, False)
+        assert flow_store.claim(flow.state_hash, WRONG) == (flow, False)
 
-    def test_unknown_and_deleted_flows(self, flow_store: FlowStore, now: float) -> None:
-        flow = _fresh_flow(now)
-        assert flow_store.claim(flow.state_hash, now).outcome is ClaimOutcome.UNKNOWN
-        flow_store.delete(flow.state_hash)  # deleting a missing flow is fine
+    def test_unknown_flows(self, flow_store: FlowStore, now: float) -> None:
+        assert flow_store.claim(_fresh_flow(now).state_hash, RIGHT) == (None, False)
+
+    def test_a_flow_without_a_binding_is_never_claimed(
+        self, flow_store: FlowStore, now: float
+    ) -> None:
+        flow = attrs.evolve(_fresh_flow(now), binding_hash=None)
         flow_store.save(flow)
-        flow_store.delete(flow.state_hash)
-        flow_store.delete(flow.state_hash)
-        assert flow_store.claim(flow.state_hash, now).outcome is ClaimOutcome.UNKNOWN
+        assert flow_store.claim(flow.state_hash, None) == (flow, False)
+        assert flow_store.claim(flow.state_hash, RIGHT) == (flow, False)
 
-    def test_save_replaces(self, flow_store: FlowStore, now: float) -> None:
+    def test_save_replaces_unclaimed(self, flow_store: FlowStore, now: float) -> None:
         first = _fresh_flow(now)
-        second = attrs.evolve(first, state=FlowState.REDIRECTED, return_path="/boards")
+        second = attrs.evolve(first, return_path="/boards", requested_team_id="42")
         flow_store.save(first)
+        assert flow_store.claim(first.state_hash, RIGHT) == (first, True)
         flow_store.save(second)
-        assert flow_store.claim(first.state_hash, now).flow == second
+        assert flow_store.claim(first.state_hash, RIGHT) == (second, True)
 
-    def test_expiry_at_the_deadline(self, flow_store: FlowStore, now: float) -> None:
-        live, dead = _fresh_flow(now), _fresh_flow(now)
-        flow_store.save(live)
-        flow_store.save(dead)
-        deadline, forgotten = live.deadline, live.deadline + FLOW_RETENTION
-        assert flow_store.claim(live.state_hash, _before(deadline)).outcome is (
-            ClaimOutcome.CLAIMED
-        )
-        expired = Claim(outcome=ClaimOutcome.EXPIRED, flow=dead)
-        assert flow_store.claim(dead.state_hash, dead.deadline) == expired
-        # An expired flow is never claimed: it stays expired until it is forgotten.
-        assert flow_store.claim(dead.state_hash, _before(forgotten)) == expired
-        assert flow_store.claim(live.state_hash, _before(forgotten)).outcome is (
-            ClaimOutcome.ALREADY_CLAIMED
-        )
-        for flow in (live, dead):
-            assert flow_store.claim(flow.state_hash, forgotten).outcome is ClaimOutcome.UNKNOWN
+    def test_time_decides_nothing_in_the_store(self, flow_store: FlowStore, now: float) -> None:
+        # A flow past its deadline is still claimed and returned: whether that means
+        # "expired" is miroflow.machine.claim_outcome's decision, not the store's.
+        flow = _fresh_flow(now - 7200, lifetime=600.0)
+        flow_store.save(flow)
+        assert flow_store.claim(flow.state_hash, RIGHT) == (flow, True)
 
     @given(flow=flows())
     @_property
     def test_round_trips_every_flow(self, flow_store: FlowStore, now: float, flow: Flow) -> None:
         flow = _moved_to(flow, now)
         flow_store.save(flow)
-        assert flow_store.claim(flow.state_hash, now) == Claim(
-            outcome=ClaimOutcome.CLAIMED, flow=flow
-        )
-        flow_store.delete(flow.state_hash)
+        if flow.binding_hash is None:
+            assert flow_store.claim(flow.state_hash, RIGHT) == (flow, False)
+        else:
+            assert flow_store.claim(flow.state_hash, flow.binding_hash) == (flow, True)
 
     def test_concurrent_claims_have_one_winner(self, flow_store: FlowStore, now: float) -> None:
         for _ in range(CLAIM_ROUNDS):
             flow = _fresh_flow(now)
             flow_store.save(flow)
-            outcomes = race(
-                partial(_claim_outcome, flow_store, flow.state_hash, now), CONCURRENT_CLAIMS
-            )
-            assert outcomes.count(ClaimOutcome.CLAIMED) == 1, outcomes
-            assert outcomes.count(ClaimOutcome.ALREADY_CLAIMED) == CONCURRENT_CLAIMS - 1
+            outcomes = race(partial(_wins, flow_store, flow.state_hash, RIGHT), CONCURRENT_CLAIMS)
+            assert outcomes.count(True) == 1, outcomes
+            assert outcomes.count(False) == CONCURRENT_CLAIMS - 1
+
+    def test_a_foreign_binding_never_wins_a_race(self, flow_store: FlowStore, now: float) -> None:
+        flow = _fresh_flow(now)
+        flow_store.save(flow)
+        presented = iter([WRONG, None] * CONCURRENT_CLAIMS)
+        lock = threading.Lock()
+
+        def one() -> bool:
+            with lock:
+                binding = next(presented)
+            return _wins(flow_store, flow.state_hash, binding)
+
+        assert race(one, CONCURRENT_CLAIMS).count(True) == 0
+        assert flow_store.claim(flow.state_hash, RIGHT) == (flow, True)
 
     @pytest.mark.parametrize("fault", list(Fault))
     def test_claim_survives_faults(
@@ -258,16 +260,13 @@ class FlowStoreConformance(_Conformance):
         faulty.save(flow)
         faulty.fail_next(fault)
         with pytest.raises(StoreError):
-            faulty.claim(flow.state_hash, now)
+            faulty.claim(flow.state_hash, RIGHT)
         if fault is Fault.AT_COMMIT and wired is not None:
             assert commit_fault.fired == 1, "the adapter never called its commit seam"
         # After recovery a retry gets a definite answer; the flow is never claimed twice.
-        retried = faulty.claim(flow.state_hash, now)
-        if fault is Fault.AFTER:
-            assert retried == Claim(outcome=ClaimOutcome.ALREADY_CLAIMED)
-        else:
-            assert retried == Claim(outcome=ClaimOutcome.CLAIMED, flow=flow)
-        assert faulty.claim(flow.state_hash, now).outcome is ClaimOutcome.ALREADY_CLAIMED
+        retried = faulty.claim(flow.state_hash, RIGHT)
+        assert retried == (flow, fault is not Fault.AFTER)
+        assert faulty.claim(flow.state_hash, RIGHT) == (flow, False)
 
     @pytest.mark.parametrize("fault", list(Fault))
     def test_save_survives_faults(
@@ -279,12 +278,37 @@ class FlowStoreConformance(_Conformance):
         faulty.fail_next(fault)
         with pytest.raises(StoreError):
             faulty.save(flow)
-        applied = faulty.claim(flow.state_hash, now)
-        assert applied.outcome is (
-            ClaimOutcome.CLAIMED if fault is Fault.AFTER else ClaimOutcome.UNKNOWN
-        )
+        applied = faulty.claim(flow.state_hash, RIGHT)
+        assert applied == ((flow, True) if fault is Fault.AFTER else (None, False))
         faulty.save(flow)  # a retry after recovery works
-        assert faulty.claim(flow.state_hash, now) == Claim(outcome=ClaimOutcome.CLAIMED, flow=flow)
+        assert faulty.claim(flow.state_hash, RIGHT) == (flow, True)
+
+
+class SweepConformance(_Conformance):
+    """For stores with ``sweep(now)``: every flow stays, claimed or not, until its
+    ``forget_at``; a sweep at or after it forgets the flow, and returns how many it forgot."""
+
+    def test_keeps_every_flow_until_forget_at(self, flow_store: Any, now: float) -> None:
+        claimed, unclaimed = _fresh_flow(now), _fresh_flow(now)
+        for flow in (claimed, unclaimed):
+            flow_store.save(flow)
+        assert flow_store.claim(claimed.state_hash, RIGHT) == (claimed, True)
+        assert flow_store.sweep(claimed.forget_at - 1) == 0
+        assert flow_store.claim(claimed.state_hash, RIGHT) == (claimed, False)
+        assert flow_store.claim(unclaimed.state_hash, WRONG) == (unclaimed, False)
+        assert flow_store.sweep(claimed.forget_at) == 2
+        for flow in (claimed, unclaimed):
+            assert flow_store.claim(flow.state_hash, RIGHT) == (None, False)
+
+    def test_sweep_forgets_only_what_is_due(self, flow_store: Any, now: float) -> None:
+        # Saved in the order they come due, as flows of one app are (one lifetime). A store
+        # may forget a flow that came due out of order later than its forget_at, never sooner.
+        early, late = _fresh_flow(now, lifetime=60), _fresh_flow(now, lifetime=600)
+        for flow in (early, late):
+            flow_store.save(flow)
+        assert flow_store.sweep(early.forget_at) == 1
+        assert flow_store.claim(early.state_hash, RIGHT) == (None, False)
+        assert flow_store.claim(late.state_hash, RIGHT) == (late, True)
 
 
 class TokenStoreConformance(_Conformance):
@@ -318,9 +342,14 @@ class TokenStoreConformance(_Conformance):
     def test_keys_are_separate(self, token_store: TokenStore, now: float) -> None:
         tokens = _fresh_tokens(now)
         other_team = attrs.evolve(tokens, team_id=tokens.team_id + "0")
+        other_app = attrs.evolve(tokens, client_id="3074457363680401097", access_token="o" * 43)
         token_store.put(tokens)
         token_store.put(other_team)
+        token_store.put(other_app)
         token_store.delete(other_team.key)
+        assert token_store.get(tokens.key) == StoredTokens(tokens=tokens, version=1)
+        assert token_store.get(other_app.key) == StoredTokens(tokens=other_app, version=1)
+        token_store.delete(other_app.key)
         assert token_store.get(tokens.key) == StoredTokens(tokens=tokens, version=1)
 
     @given(tokens=token_sets())
@@ -425,7 +454,7 @@ class MultiProcessClaimConformance:
         workers = [
             context.Process(
                 target=claim_in_process,
-                args=(flow_store_spec, flow.state_hash, now, threads, start, results),
+                args=(flow_store_spec, flow.state_hash, RIGHT, threads, start, results),
             )
             for _ in range(self.processes)
         ]
@@ -438,6 +467,6 @@ class MultiProcessClaimConformance:
                 worker.join(timeout=30)
                 if worker.is_alive():
                     worker.kill()
-        assert outcomes.count(ClaimOutcome.CLAIMED.value) == 1, outcomes
-        assert outcomes.count(ClaimOutcome.ALREADY_CLAIMED.value) == len(outcomes) - 1
+        assert outcomes.count(True) == 1, outcomes
+        assert outcomes.count(False) == len(outcomes) - 1
         assert len(outcomes) == threads * self.processes

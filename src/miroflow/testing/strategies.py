@@ -8,7 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from miroflow import Flow, FlowState, HttpResponse, TokenSet, hash_secret
+from miroflow import Flow, FlowState, HttpResponse, TokenSet
+from miroflow.machine import hash_binding
 
 __all__ = [
     "callback_queries",
@@ -36,25 +37,16 @@ tokens = st.text(
     max_size=64,
 )
 decimal_ids = st.integers(min_value=1, max_value=2**70).map(str)
-hashes = tokens.map(hash_secret)
+#: SHA-256 digests, as flows hold them.
+hashes = tokens.map(hash_binding)
 
 
 @st.composite
 def flows(draw: st.DrawFn, state: FlowState | None = None) -> Flow:
-    """Any flow snapshot (optionally in one state), consistent enough to store and reload."""
+    """Any storable flow snapshot (optionally in one state): no raw state or binding, which
+    only a pending flow holds in memory and no store ever sees."""
     created = draw(instants)
     chosen = state if state is not None else draw(st.sampled_from(FlowState))
-    received = (
-        draw(st.none() | st.floats(min_value=0, max_value=900))
-        if chosen
-        in (
-            FlowState.CODE_RECEIVED,
-            FlowState.CONSUMED,
-            FlowState.FAILED,
-            FlowState.EXPIRED,
-        )
-        else None
-    )
     return Flow(
         state=chosen,
         state_hash=draw(hashes),
@@ -64,10 +56,6 @@ def flows(draw: st.DrawFn, state: FlowState | None = None) -> Flow:
         requested_team_id=draw(st.none() | decimal_ids),
         return_path=draw(st.none() | st.sampled_from(["/", "/boards", "/after?x=1"])),
         code_verifier=draw(st.none() | tokens),
-        code=draw(st.none() | printable_ascii) if chosen is FlowState.CODE_RECEIVED else None,
-        code_received_at=None if received is None else created + received,
-        team_id=draw(st.none() | decimal_ids),
-        failure=draw(st.none() | st.sampled_from(["flow_expired", "binding_mismatch"])),
     )
 
 
@@ -77,6 +65,7 @@ def token_sets(draw: st.DrawFn) -> TokenSet:
     obtained = draw(instants)
     expiring = draw(st.booleans())
     return TokenSet(
+        client_id=draw(decimal_ids),
         access_token=draw(tokens),
         refresh_token=draw(tokens) if expiring else draw(st.none() | tokens),
         user_id=draw(decimal_ids),

@@ -1,0 +1,92 @@
+"""The machine's own vocabulary, for those who drive it themselves.
+
+``step(flow, input, config=..., now=...)`` returns a ``Step``: the next snapshot, the effects
+to carry out in order (``SaveFlow``, ``SendTokenRequest``, ``StoreTokens``), and the reply for
+the browser. ``TABLE`` holds every transition (``specs/flow.json`` is generated from it);
+``claim_outcome`` says what a store's claim means; ``next_deadline`` tells a countdown when to
+feed ``ClockAdvanced``. The wire functions build what goes out and parse what comes back.
+Apps use ``miroflow.Client`` instead, which runs all of this.
+"""
+
+from ._callback import Callback, parse_callback
+from ._claim import ClaimOutcome, claim_error, claim_outcome
+from ._config import (
+    MIRO_AUTHORIZE_ENDPOINT,
+    MIRO_REVOKE_ENDPOINT,
+    MIRO_TOKEN_CONTEXT_ENDPOINT,
+    MIRO_TOKEN_ENDPOINT,
+)
+from ._events import (
+    CallbackReceived,
+    ClockAdvanced,
+    Effect,
+    FlowStarted,
+    Input,
+    SaveFlow,
+    SendTokenRequest,
+    Step,
+    StoreTokens,
+    TokenResponseReceived,
+    TransportFailed,
+    UnsolicitedCallbackReceived,
+    UserRedirected,
+)
+from ._machine import ENTROPY_BYTES, TABLE, Rule, error_answer, next_deadline, overdue, step
+from ._model import CODE_LIFETIME, hash_binding, hash_state
+from ._public import publish
+from ._spec import table_to_mermaid, table_to_spec
+from ._token_response import parse_token_response
+from ._wire import (
+    authorize_url,
+    b64url,
+    code_challenge,
+    refresh_request,
+    revoke_request,
+    token_request,
+)
+
+__all__ = [
+    "CODE_LIFETIME",
+    "ENTROPY_BYTES",
+    "MIRO_AUTHORIZE_ENDPOINT",
+    "MIRO_REVOKE_ENDPOINT",
+    "MIRO_TOKEN_CONTEXT_ENDPOINT",
+    "MIRO_TOKEN_ENDPOINT",
+    "TABLE",
+    "Callback",
+    "CallbackReceived",
+    "ClaimOutcome",
+    "ClockAdvanced",
+    "Effect",
+    "FlowStarted",
+    "Input",
+    "Rule",
+    "SaveFlow",
+    "SendTokenRequest",
+    "Step",
+    "StoreTokens",
+    "TokenResponseReceived",
+    "TransportFailed",
+    "UnsolicitedCallbackReceived",
+    "UserRedirected",
+    "authorize_url",
+    "b64url",
+    "claim_error",
+    "claim_outcome",
+    "code_challenge",
+    "error_answer",
+    "hash_binding",
+    "hash_state",
+    "next_deadline",
+    "overdue",
+    "parse_callback",
+    "parse_token_response",
+    "refresh_request",
+    "revoke_request",
+    "step",
+    "table_to_mermaid",
+    "table_to_spec",
+    "token_request",
+]
+
+publish(__name__, __all__, globals())
