@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import miroflow
+import miroflow.machine
+import miroflow.records
 from miroflow import simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,16 +23,16 @@ END = "<!-- END GENERATED DIAGRAM: {name} -->"
 
 
 def tables() -> dict[str, Any]:
-    return {"flow": miroflow.TABLE, "simulator": simulator.TABLE}
+    return {"flow": miroflow.machine.TABLE, "simulator": simulator.TABLE}
 
 
 def spec_json(name: str, table: Any) -> str:
-    return json.dumps(miroflow.table_to_spec(table, machine=name), indent=2) + "\n"
+    return json.dumps(miroflow.machine.table_to_spec(table, machine=name), indent=2) + "\n"
 
 
 def diagram_block(name: str, table: Any) -> str:
     return (
-        f"{BEGIN.format(name=name)}\n```mermaid\n{miroflow.table_to_mermaid(table)}```\n"
+        f"{BEGIN.format(name=name)}\n```mermaid\n{miroflow.machine.table_to_mermaid(table)}```\n"
         f"{END.format(name=name)}"
     )
 

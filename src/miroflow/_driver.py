@@ -139,7 +139,8 @@ class Driver:
         elif outcome is ClaimOutcome.EXPIRED and won:
             event = _CLOCK_ADVANCED  # ours, but past its deadline: the machine expires it
         else:
-            return error_answer(claim_error(outcome, flow, now), flow)
+            # Nothing was claimed, so no flow moved: the answer names none.
+            return error_answer(claim_error(outcome, flow, now))
         return (yield from self._carry_out(flow, event, now))
 
     def _carry_out(self, flow: Flow | None, event: Input, now: float) -> Procedure:

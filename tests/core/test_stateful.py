@@ -20,6 +20,8 @@ from hypothesis.stateful import (
 )
 
 import miroflow
+import miroflow.machine
+import miroflow.records
 from miroflow.testing.model import FlowModel, TokenOutcome
 from miroflow.testing.strategies import clock_moves
 
@@ -129,7 +131,8 @@ class ManyFlows(RuleBasedStateMachine):
         query = parse_qs(urlsplit(answer.location).query)
         (state,) = query["state"]
         assert query.get("team_id") == ([team] if team else None)
-        (cookie,) = answer.cookies
+        cookie = answer.cookie
+        assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
         if self.jars[browser] is not None:
             assert cookie.value == self.jars[browser]  # one binding per browser, reused
         self.jars[browser] = cookie.value
@@ -264,7 +267,7 @@ class ManyFlows(RuleBasedStateMachine):
             body = parse_qs(self.endpoint.requests[-1].body.decode())
             assert body["code"] == [query.split("&")[0].removeprefix("code=")]
         if answer.tokens is not None:
-            assert answer.status == 302
+            assert answer.status == 303
             stored = self.token_store.get(answer.tokens.key)
             assert stored is not None and stored.tokens == answer.tokens
         self._check_snapshot(answer)
@@ -272,8 +275,11 @@ class ManyFlows(RuleBasedStateMachine):
     @staticmethod
     def _check_snapshot(answer: miroflow.Answer) -> None:
         if answer.flow is not None:
-            assert miroflow.flow_from_record(miroflow.flow_to_record(answer.flow)) == answer.flow
-            assert miroflow.loads_flow(miroflow.dumps_flow(answer.flow)) == answer.flow
+            record = miroflow.records.flow_to_record(answer.flow)
+            assert miroflow.records.flow_from_record(record) == answer.flow
+            assert miroflow.records.loads_flow(miroflow.records.dumps_flow(answer.flow)) == (
+                answer.flow
+            )
         # No secret ever reaches a repr.
         text = repr(answer)
         assert "the-client-secret" not in text and "a" * 40 not in text
