@@ -19,16 +19,8 @@ from miroflow_postgres import (
     PostgresTokenStore,
 )
 
-from miroflow import (
-    FLOW_RETENTION,
-    ClaimOutcome,
-    Flow,
-    FlowState,
-    RecordError,
-    StoreUnavailable,
-    TokenKey,
-    hash_secret,
-)
+from miroflow import FLOW_RETENTION, Flow, FlowState, RecordError, StoreUnavailable, TokenKey
+from miroflow.machine import hash_binding, hash_state
 from miroflow.testing.stores import (
     AsyncFlowStoreConformance,
     AsyncTokenStoreConformance,
@@ -36,10 +28,14 @@ from miroflow.testing.stores import (
     FlowStoreConformance,
     MultiProcessClaimConformance,
     StoreSpec,
+    SweepConformance,
     TokenStoreConformance,
 )
 
 NOW = 1_900_000_000.0
+CLIENT_ID = "3074457363680401096"
+BINDING = hash_binding("b" * 43)
+KEY = TokenKey(client_id=CLIENT_ID, user_id="1", team_id="2")
 
 
 @pytest.fixture
@@ -53,9 +49,9 @@ def schema(postgres_url: str) -> Iterator[str]:
 
 def a_flow(name: str = "s", *, created_at: float = NOW) -> Flow:
     return Flow(
-        state=FlowState.PENDING,
-        state_hash=hash_secret(name),
-        binding_hash=hash_secret("b"),
+        state=FlowState.REDIRECTED,
+        state_hash=hash_state(CLIENT_ID, name),
+        binding_hash=BINDING,
         created_at=created_at,
         deadline=created_at + 600,
     )
@@ -67,7 +63,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class TestPostgresFlowStore(FlowStoreConformance, MultiProcessClaimConformance):
+class TestPostgresFlowStore(FlowStoreConformance, SweepConformance, MultiProcessClaimConformance):
     commit_fault_supported = True
 
     @pytest.fixture
@@ -98,7 +94,7 @@ class TestPostgresTokenStore(TokenStoreConformance):
         store.close()
 
 
-class TestAsyncPostgresFlowStore(AsyncFlowStoreConformance):
+class TestAsyncPostgresFlowStore(AsyncFlowStoreConformance, SweepConformance):
     commit_fault_supported = True
 
     @pytest.fixture
@@ -124,10 +120,9 @@ class TestAsyncPostgresTokenStore(AsyncTokenStoreConformance):
 
 def test_schema_is_created_once_by_concurrent_stores(postgres_url: str, schema: str) -> None:
     stores = [PostgresTokenStore(postgres_url, schema=schema, max_size=1) for _ in range(8)]
-    key = TokenKey(user_id="1", team_id="2")
 
     async def nothing() -> None:
-        await asyncio.gather(*(asyncio.to_thread(store.get, key) for store in stores))
+        await asyncio.gather(*(asyncio.to_thread(store.get, KEY) for store in stores))
 
     asyncio.run(nothing())
     with psycopg.connect(postgres_url) as connection:
@@ -144,12 +139,12 @@ def test_a_newer_schema_is_refused(postgres_url: str, schema: str) -> None:
             f'UPDATE "{schema}".schema_version SET version = %s', (SCHEMA_VERSION + 1,)
         )
     with pytest.raises(RecordError, match=f"schema version {SCHEMA_VERSION + 1}.*Upgrade"):
-        PostgresFlowStore(postgres_url, schema=schema).claim(hash_secret("s"), NOW)
+        PostgresFlowStore(postgres_url, schema=schema).claim(a_flow().state_hash, BINDING)
 
     async def claim() -> None:
         store = AsyncPostgresFlowStore(postgres_url, schema=schema)
         try:
-            await store.claim(hash_secret("s"), NOW)
+            await store.claim(a_flow().state_hash, BINDING)
         finally:
             await store.aclose()
 
@@ -164,10 +159,10 @@ def test_a_newer_record_is_refused_and_not_claimed(postgres_url: str, schema: st
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         connection.execute(
             f"UPDATE {table} SET record = convert_to(replace(convert_from(record, 'UTF8'),"
-            " '\"v\":1', '\"v\":99'), 'UTF8')"
+            " '\"v\":2', '\"v\":99'), 'UTF8')"
         )
     with pytest.raises(RecordError, match="schema version 99"):
-        store.claim(hash_secret("s"), NOW)
+        store.claim(a_flow().state_hash, BINDING)
     with psycopg.connect(postgres_url) as connection:
         assert connection.execute(f"SELECT claimed FROM {table}").fetchall() == [(False,)]
     store.close()
@@ -177,7 +172,7 @@ def test_an_unreachable_server_is_unavailable() -> None:
     port = closed_port()
     store = PostgresFlowStore(f"postgresql://app:hunter2@127.0.0.1:{port}/db", timeout=2)
     with pytest.raises(StoreUnavailable, match=f"PostgreSQL at 127.0.0.1:{port}/db") as e:
-        store.claim(hash_secret("s"), NOW)
+        store.claim(a_flow().state_hash, BINDING)
     assert "hunter2" not in str(e.value)
     assert e.value.__cause__ is None
 
@@ -188,7 +183,7 @@ def test_an_unreachable_server_is_unavailable_async() -> None:
     async def claim() -> None:
         store = AsyncPostgresTokenStore(f"postgresql://app:hunter2@127.0.0.1:{port}/db")
         try:
-            await store.get(TokenKey(user_id="1", team_id="2"))
+            await store.get(KEY)
         finally:
             await store.aclose()
 
@@ -201,28 +196,54 @@ def test_accepts_a_pool(postgres_url: str, schema: str) -> None:
     with psycopg_pool.ConnectionPool(postgres_url, min_size=1, max_size=2) as pool:
         store = PostgresFlowStore(pool, schema=schema)
         store.save(a_flow())
-        assert store.claim(hash_secret("s"), NOW).flow == a_flow()
+        assert store.claim(a_flow().state_hash, BINDING) == (a_flow(), True)
         store.close()  # not ours to close
         assert not pool.closed
 
 
-def test_sweep_forgets_flows_past_retention(postgres_url: str, schema: str) -> None:
+def test_sweep_deletes_the_rows(postgres_url: str, schema: str) -> None:
     store = PostgresFlowStore(postgres_url, schema=schema)
     old, young = a_flow("old"), a_flow("young", created_at=NOW + 100)
     store.save(old)
     store.save(young)
-    assert store.sweep(old.deadline + FLOW_RETENTION - 1) == 0
-    assert store.sweep(old.deadline + FLOW_RETENTION) == 1
-    assert store.claim(young.state_hash, NOW + 100).outcome is ClaimOutcome.CLAIMED
-    assert store.claim(old.state_hash, NOW).outcome is ClaimOutcome.UNKNOWN
+    assert store.sweep(old.forget_at) == 1
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(f'SELECT state_hash FROM "{schema}".flows').fetchall()
+    assert rows == [(young.state_hash,)]
+    store.close()
+
+
+def test_keys_and_bindings_are_raw_digests(postgres_url: str, schema: str) -> None:
+    store = PostgresFlowStore(postgres_url, schema=schema)
+    flow = a_flow()
+    store.save(flow)
+    with psycopg.connect(postgres_url) as connection:
+        row = connection.execute(
+            f'SELECT state_hash, binding_hash FROM "{schema}".flows'
+        ).fetchone()
+    assert row == (flow.state_hash, flow.binding_hash)
+    store.close()
+
+
+def test_sweeping_uses_the_forget_at_index(postgres_url: str, schema: str) -> None:
+    # O(forgotten), never O(live): with sequential scans off, the plan is an index scan
+    # (the planner can use the index at all).
+    store = PostgresFlowStore(postgres_url, schema=schema)
+    store.save(a_flow())
+    with psycopg.connect(postgres_url) as connection:
+        connection.execute("SET enable_seqscan = off")
+        plan = connection.execute(
+            f'EXPLAIN DELETE FROM "{schema}".flows WHERE forget_at <= %s', (NOW,)
+        ).fetchall()
+    assert any("flows_forget_at" in line for (line,) in plan), plan
     store.close()
 
 
 def test_saves_sweep_now_and_then(postgres_url: str, schema: str) -> None:
     store = PostgresFlowStore(postgres_url, schema=schema)
-    ancient = NOW - 10 * FLOW_RETENTION
-    store.save(a_flow("ancient", created_at=ancient))
+    ancient = a_flow("ancient", created_at=NOW - 10 * FLOW_RETENTION)
+    store.save(ancient)
     for n in range(256):
         store.save(a_flow(f"new-{n}"))
-    assert store.claim(hash_secret("ancient"), ancient).outcome is ClaimOutcome.UNKNOWN
+    assert store.claim(ancient.state_hash, BINDING) == (None, False)
     store.close()

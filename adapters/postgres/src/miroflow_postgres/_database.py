@@ -13,6 +13,7 @@ import psycopg
 import psycopg_pool
 
 from . import _sql
+from ._schema import set_up
 from ._sql import Program, Statements, errors
 
 __all__ = ["AsyncDatabase", "CommitHook", "Database"]
@@ -86,7 +87,7 @@ class Database:
                 self.pool.connection() as connection,
                 connection.transaction(),
             ):
-                _drive(connection, _sql.set_up(self.statements, self.where))
+                _drive(connection, set_up(self.statements.schema, self.where))
             self._ready = True
 
 
@@ -174,7 +175,7 @@ class AsyncDatabase:
                     pool = self._given
                 self._pool = pool
             async with pool.connection() as connection, connection.transaction():
-                await _drive_async(connection, _sql.set_up(self.statements, self.where))
+                await _drive_async(connection, set_up(self.statements.schema, self.where))
         self._ready = True
         return pool
 

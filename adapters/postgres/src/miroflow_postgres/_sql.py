@@ -5,9 +5,16 @@ receives each step's rows, then returns the answer (or raises). The sync and asy
 only run programs, inside one transaction, so no store logic exists twice.
 
 Concurrency: a claim is one ``UPDATE … RETURNING`` whose WHERE clause only matches an
-unclaimed, live flow. PostgreSQL locks the row; a concurrent claim waits, then re-checks the
-WHERE clause against the committed row and matches nothing. Only after losing does a program
-read the row to say why (in READ COMMITTED, that read sees the winner's commit).
+unclaimed flow with the presented binding hash. PostgreSQL locks the row; a concurrent claim
+waits, then re-checks the WHERE clause against the committed row and matches nothing. Only
+after losing does a program read the row (in READ COMMITTED, that read sees the winner's
+commit) and return it for the caller to judge: the store decides nothing.
+
+Token rows a version 1 schema held wait under the client id ``''`` (see ``_schema.py``). An
+app's first ``get`` or ``put`` for that user and team adopts such a row: it locks it
+(``FOR UPDATE``), moves it to the app with its record rewritten and its version kept, and
+deletes the original, all in the operation's transaction; a concurrent adopter waits on the
+lock and then finds the row gone and the app's row in place.
 """
 
 from __future__ import annotations
@@ -22,47 +29,36 @@ import psycopg_pool
 from psycopg import sql
 
 from miroflow import (
-    FLOW_RETENTION,
-    Claim,
-    ClaimOutcome,
+    ClaimResult,
     Flow,
-    RecordError,
     StaleTokenWrite,
     StoredTokens,
     StoreError,
     StoreUnavailable,
     TokenKey,
     TokenSet,
-    dumps_flow,
-    dumps_tokens,
-    loads_flow,
-    loads_tokens,
 )
+from miroflow.records import dumps_flow, dumps_tokens, loads_flow, loads_tokens
 
 __all__ = [
-    "SCHEMA_VERSION",
+    "LEGACY_CLIENT_ID",
     "SWEEP_EVERY",
     "Program",
     "Statements",
     "claim",
-    "delete_flow",
     "delete_tokens",
     "describe",
     "errors",
     "get_tokens",
     "put_tokens",
     "save",
-    "set_up",
     "sweep",
 ]
 
-#: The layout of the tables (not of the records, which carry miroflow's own version).
-SCHEMA_VERSION = 1
 #: Every this many saves, a save also forgets the flows past their retention.
 SWEEP_EVERY = 256
-# Serializes schema creation between workers that start at once (CREATE … IF NOT EXISTS alone
-# can still collide in the catalog). The number is arbitrary but fixed: "miroflow" in ASCII.
-_SETUP_LOCK = 0x6D69726F666C6F77
+#: The client id of token rows a version 1 schema held, waiting for their app.
+LEGACY_CLIENT_ID = ""
 
 T = TypeVar("T")
 Rows: TypeAlias = list[tuple[Any, ...]]
@@ -75,15 +71,14 @@ class Statements:
     """Every statement, with the schema's name quoted into it."""
 
     schema: str
-    create: tuple[sql.Composed, ...]
-    version: sql.Composed
-    set_version: sql.Composed
     save: sql.Composed
     claim: sql.Composed
-    why_not: sql.Composed
-    delete_flow: sql.Composed
+    read_flow: sql.Composed
     sweep: sql.Composed
     get_tokens: sql.Composed
+    lock_legacy: sql.Composed
+    adopt: sql.Composed
+    drop_legacy: sql.Composed
     upsert_tokens: sql.Composed
     insert_tokens: sql.Composed
     update_tokens: sql.Composed
@@ -92,12 +87,10 @@ class Statements:
 
     @classmethod
     def for_schema(cls, schema: str) -> Statements:
-        names = {
-            "schema": sql.Identifier(schema),
+        names: dict[str, sql.Composable] = {
             "flows": sql.Identifier(schema, "flows"),
             "tokens": sql.Identifier(schema, "tokens"),
-            "versions": sql.Identifier(schema, "schema_version"),
-            "index": sql.Identifier("flows_forget_at"),
+            "key": sql.SQL("client_id = %s AND user_id = %s AND team_id = %s"),
         }
 
         def q(text: str) -> sql.Composed:
@@ -105,101 +98,69 @@ class Statements:
 
         return cls(
             schema=schema,
-            create=(
-                q("CREATE SCHEMA IF NOT EXISTS {schema}"),
-                q("CREATE TABLE IF NOT EXISTS {versions} (version integer NOT NULL)"),
-                q(
-                    "CREATE TABLE IF NOT EXISTS {flows} (state_hash text PRIMARY KEY,"
-                    " record bytea NOT NULL, deadline double precision NOT NULL,"
-                    " forget_at double precision NOT NULL, claimed boolean NOT NULL)"
-                ),
-                q("CREATE INDEX IF NOT EXISTS {index} ON {flows} (forget_at)"),
-                q(
-                    "CREATE TABLE IF NOT EXISTS {tokens} (user_id text NOT NULL,"
-                    " team_id text NOT NULL, record bytea NOT NULL, version bigint NOT NULL,"
-                    " PRIMARY KEY (user_id, team_id))"
-                ),
-            ),
-            version=q("SELECT max(version) FROM {versions}"),
-            set_version=q("INSERT INTO {versions} (version) VALUES (%s)"),
             save=q(
-                "INSERT INTO {flows} (state_hash, record, deadline, forget_at, claimed)"
-                " VALUES (%s, %s, %s, %s, false) ON CONFLICT (state_hash) DO UPDATE SET"
-                " record = excluded.record, deadline = excluded.deadline,"
-                " forget_at = excluded.forget_at, claimed = false"
+                "INSERT INTO {flows} (state_hash, binding_hash, record, deadline, forget_at,"
+                " claimed) VALUES (%s, %s, %s, %s, %s, false) ON CONFLICT (state_hash) DO UPDATE"
+                " SET binding_hash = excluded.binding_hash, record = excluded.record,"
+                " deadline = excluded.deadline, forget_at = excluded.forget_at, claimed = false"
             ),
+            # A None binding is bound as NULL, and NULL equals nothing: never claimed.
             claim=q(
-                "UPDATE {flows} SET claimed = true"
-                " WHERE state_hash = %s AND NOT claimed AND deadline > %s RETURNING record"
+                "UPDATE {flows} SET claimed = true WHERE state_hash = %s AND NOT claimed"
+                " AND binding_hash = %s RETURNING record"
             ),
-            why_not=q("SELECT record, claimed, forget_at FROM {flows} WHERE state_hash = %s"),
-            delete_flow=q("DELETE FROM {flows} WHERE state_hash = %s"),
+            read_flow=q("SELECT record FROM {flows} WHERE state_hash = %s"),
+            # The forget_at index makes this O(forgotten), never O(live).
             sweep=q(
                 "WITH gone AS (DELETE FROM {flows} WHERE forget_at <= %s RETURNING 1)"
                 " SELECT count(*) FROM gone"
             ),
-            get_tokens=q(
-                "SELECT record, version FROM {tokens} WHERE user_id = %s AND team_id = %s"
+            get_tokens=q("SELECT record, version FROM {tokens} WHERE {key}"),
+            lock_legacy=q("SELECT record, version FROM {tokens} WHERE {key} FOR UPDATE"),
+            adopt=q(
+                "INSERT INTO {tokens} (client_id, user_id, team_id, record, version)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING version"
             ),
+            drop_legacy=q("DELETE FROM {tokens} WHERE {key}"),
             upsert_tokens=q(
-                "INSERT INTO {tokens} AS t (user_id, team_id, record, version)"
-                " VALUES (%s, %s, %s, 1) ON CONFLICT (user_id, team_id) DO UPDATE"
-                " SET record = excluded.record, version = t.version + 1 RETURNING version"
+                "INSERT INTO {tokens} AS t (client_id, user_id, team_id, record, version)"
+                " VALUES (%s, %s, %s, %s, 1) ON CONFLICT (client_id, user_id, team_id)"
+                " DO UPDATE SET record = excluded.record, version = t.version + 1"
+                " RETURNING version"
             ),
             insert_tokens=q(
-                "INSERT INTO {tokens} (user_id, team_id, record, version)"
-                " VALUES (%s, %s, %s, 1) ON CONFLICT DO NOTHING RETURNING version"
+                "INSERT INTO {tokens} (client_id, user_id, team_id, record, version)"
+                " VALUES (%s, %s, %s, %s, 1) ON CONFLICT DO NOTHING RETURNING version"
             ),
             update_tokens=q(
                 "UPDATE {tokens} SET record = %s, version = version + 1"
-                " WHERE user_id = %s AND team_id = %s AND version = %s RETURNING version"
+                " WHERE {key} AND version = %s RETURNING version"
             ),
-            token_version=q("SELECT version FROM {tokens} WHERE user_id = %s AND team_id = %s"),
-            delete_tokens=q("DELETE FROM {tokens} WHERE user_id = %s AND team_id = %s"),
+            token_version=q("SELECT version FROM {tokens} WHERE {key}"),
+            delete_tokens=q(
+                "DELETE FROM {tokens} WHERE client_id IN (%s, %s) AND user_id = %s AND team_id = %s"
+            ),
         )
 
 
 # --- programs --------------------------------------------------------------------------------
 
 
-def set_up(s: Statements, where: str) -> Program[None]:
-    """Create the schema if needed; refuse one made by a newer miroflow-postgres."""
-    yield sql.SQL("SELECT pg_advisory_xact_lock(%s)"), (_SETUP_LOCK,)
-    for statement in s.create:
-        yield statement, None
-    rows = yield s.version, None
-    found = rows[0][0]
-    if found is None:
-        yield s.set_version, (SCHEMA_VERSION,)
-    elif found > SCHEMA_VERSION:
-        raise RecordError(
-            f"The PostgreSQL schema {s.schema!r} at {where} has miroflow schema version "
-            f"{found}; this miroflow-postgres knows version {SCHEMA_VERSION}. Upgrade "
-            "miroflow-postgres (a newer one created the schema)."
-        )
-
-
 def save(s: Statements, flow: Flow, *, sweep_now: float | None) -> Program[None]:
-    forget_at = flow.deadline + FLOW_RETENTION
-    yield s.save, (flow.state_hash, dumps_flow(flow), flow.deadline, forget_at)
+    yield (
+        s.save,
+        (flow.state_hash, flow.binding_hash, dumps_flow(flow), flow.deadline, flow.forget_at),
+    )
     if sweep_now is not None:
         yield s.sweep, (sweep_now,)
 
 
-def claim(s: Statements, state_hash: str, now: float) -> Program[Claim]:
-    won = yield s.claim, (state_hash, now)
+def claim(s: Statements, state_hash: bytes, binding_hash: bytes | None) -> Program[ClaimResult]:
+    won = yield s.claim, (state_hash, binding_hash)
     if won:
-        return Claim(outcome=ClaimOutcome.CLAIMED, flow=loads_flow(won[0][0]))
-    rows = yield s.why_not, (state_hash,)
-    if not rows or now >= rows[0][2]:
-        return Claim(outcome=ClaimOutcome.UNKNOWN)
-    if rows[0][1]:
-        return Claim(outcome=ClaimOutcome.ALREADY_CLAIMED)
-    return Claim(outcome=ClaimOutcome.EXPIRED, flow=loads_flow(rows[0][0]))
-
-
-def delete_flow(s: Statements, state_hash: str) -> Program[None]:
-    yield s.delete_flow, (state_hash,)
+        return loads_flow(won[0][0]), True
+    rows = yield s.read_flow, (state_hash,)
+    return (loads_flow(rows[0][0]) if rows else None), False
 
 
 def sweep(s: Statements, now: float) -> Program[int]:
@@ -207,32 +168,62 @@ def sweep(s: Statements, now: float) -> Program[int]:
     return int(rows[0][0])
 
 
-def get_tokens(s: Statements, key: TokenKey) -> Program[StoredTokens | None]:
-    rows = yield s.get_tokens, (key.user_id, key.team_id)
+def _ids(key: TokenKey) -> tuple[str, str, str]:
+    return key.client_id, key.user_id, key.team_id
+
+
+def _adopt(s: Statements, key: TokenKey) -> Program[None]:
+    """Move the legacy row of the key's user and team to the key's app, if there is one and
+    the app has no row of its own."""
+    if key.client_id == LEGACY_CLIENT_ID:
+        return
+    legacy_key = (LEGACY_CLIENT_ID, key.user_id, key.team_id)
+    rows = yield s.lock_legacy, legacy_key
     if not rows:
-        return None
-    return StoredTokens(tokens=loads_tokens(rows[0][0]), version=int(rows[0][1]))
+        return
+    tokens = loads_tokens(rows[0][0], client_id=key.client_id)
+    if tokens.client_id != key.client_id:
+        return  # a version 2 record under the legacy id: some app's own, not ours
+    moved = yield s.adopt, (*_ids(key), dumps_tokens(tokens), rows[0][1])
+    if moved:
+        yield s.drop_legacy, legacy_key
+
+
+def get_tokens(s: Statements, key: TokenKey) -> Program[StoredTokens | None]:
+    rows = yield s.get_tokens, _ids(key)
+    if not rows:
+        yield from _adopt(s, key)
+        # Whether this program or a concurrent one adopted a row, it is committed or ours now.
+        rows = yield s.get_tokens, _ids(key)
+        if not rows:
+            return None
+    # client_id adopts a version 1 record; it changes nothing in a version 2 one.
+    tokens = loads_tokens(rows[0][0], client_id=key.client_id)
+    return StoredTokens(tokens=tokens, version=int(rows[0][1]))
 
 
 def put_tokens(s: Statements, tokens: TokenSet, expected: int | None) -> Program[StoredTokens]:
-    user, team, record = tokens.user_id, tokens.team_id, dumps_tokens(tokens)
+    key = tokens.key
+    yield from _adopt(s, key)
+    record = dumps_tokens(tokens)
     if expected is None:
-        rows = yield s.upsert_tokens, (user, team, record)
+        rows = yield s.upsert_tokens, (*_ids(key), record)
     elif expected == 0:
-        rows = yield s.insert_tokens, (user, team, record)
+        rows = yield s.insert_tokens, (*_ids(key), record)
     else:
-        rows = yield s.update_tokens, (record, user, team, expected)
+        rows = yield s.update_tokens, (record, *_ids(key), expected)
     if rows:
         return StoredTokens(tokens=tokens, version=int(rows[0][0]))
     assert expected is not None, "the upsert always returns the new version"
     # Lost the compare-and-set; this later statement sees the winner's commit.
-    found = yield s.token_version, (user, team)
+    found = yield s.token_version, _ids(key)
     version = int(found[0][0]) if found else 0
-    raise StaleTokenWrite.for_key(user, team, found=version, expected=expected)
+    raise StaleTokenWrite.for_key(key, found=version, expected=expected)
 
 
 def delete_tokens(s: Statements, key: TokenKey) -> Program[None]:
-    yield s.delete_tokens, (key.user_id, key.team_id)
+    # The legacy row goes too: deleted tokens must never come back through an adoption.
+    yield s.delete_tokens, (key.client_id, LEGACY_CLIENT_ID, key.user_id, key.team_id)
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg_pool
 
-from miroflow import Claim, Flow, StoredTokens, TokenKey, TokenSet
+from miroflow import ClaimResult, Flow, StoredTokens, TokenKey, TokenSet
 
 from . import _sql
 from ._database import AsyncDatabase, CommitHook, Database
@@ -37,8 +37,9 @@ class PostgresFlowStore:
     ``max_size`` connections is made) or a ``psycopg_pool.ConnectionPool``; the tables live in
     ``schema``, created on first use.
 
-    Claimed and expired flows stay as tombstones until ``deadline + FLOW_RETENTION``;
-    ``sweep`` (also run every few hundred saves) forgets them after that. ``before_commit``
+    Every flow stays, claimed or not, until ``flow.forget_at``, so a late callback hears
+    "expired" or "already used" rather than "unknown"; ``sweep`` (also run every few hundred
+    saves) forgets them after that. ``before_commit``
     is a test seam, called with the connection inside every transaction right before COMMIT.
     """
 
@@ -63,20 +64,23 @@ class PostgresFlowStore:
         sweep_now = self._saves.sweep_now(flow)
         self._db.run(_sql.save(self._db.statements, flow, sweep_now=sweep_now))
 
-    def claim(self, state_hash: str, now: float) -> Claim:
-        return self._db.run(_sql.claim(self._db.statements, state_hash, now))
-
-    def delete(self, state_hash: str) -> None:
-        self._db.run(_sql.delete_flow(self._db.statements, state_hash))
+    def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return self._db.run(_sql.claim(self._db.statements, state_hash, binding_hash))
 
     def sweep(self, now: float) -> int:
-        """Forget every flow past its retention; returns how many."""
+        """Forget every flow whose ``forget_at`` is at or before ``now``; returns how many."""
         return self._db.run(_sql.sweep(self._db.statements, now))
 
 
 class PostgresTokenStore:
     """A ``TokenStore`` in PostgreSQL, versioned for compare-and-set (see
-    ``PostgresFlowStore`` for the arguments)."""
+    ``PostgresFlowStore`` for the arguments).
+
+    Token rows a version 1 schema held (keyed by user and team only) wait under the client
+    id ``''``; the first ``get`` or ``put`` of an app for that user and team adopts the row:
+    moves it to the app, record rewritten, version kept. ``delete`` forgets a waiting row too,
+    so deleted tokens never come back through an adoption.
+    """
 
     def __init__(
         self,
@@ -129,11 +133,8 @@ class AsyncPostgresFlowStore:
         sweep_now = self._saves.sweep_now(flow)
         await self._db.run(_sql.save(self._db.statements, flow, sweep_now=sweep_now))
 
-    async def claim(self, state_hash: str, now: float) -> Claim:
-        return await self._db.run(_sql.claim(self._db.statements, state_hash, now))
-
-    async def delete(self, state_hash: str) -> None:
-        await self._db.run(_sql.delete_flow(self._db.statements, state_hash))
+    async def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return await self._db.run(_sql.claim(self._db.statements, state_hash, binding_hash))
 
     async def sweep(self, now: float) -> int:
         return await self._db.run(_sql.sweep(self._db.statements, now))

@@ -1,4 +1,4 @@
-"""One SQLite database file: where it lives, its schema, and short serialized transactions.
+"""One SQLite database file: where it lives, and short serialized transactions.
 
 Every write runs in ``BEGIN IMMEDIATE``: it takes the database's write lock before reading,
 so a read-then-write (a claim, a compare-and-set) cannot interleave with another writer,
@@ -9,7 +9,9 @@ go on while one writer works; the busy timeout makes writers queue instead of fa
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,33 +19,53 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from miroflow import RecordError, StoreError, StoreUnavailable
+from miroflow import ConfigError, StoreError, StoreUnavailable
 
-__all__ = ["MEMORY", "SCHEMA_VERSION", "Database", "default_path"]
+from ._schema import ensure_schema
 
-#: The layout of the tables (not of the records, which carry miroflow's own version).
-SCHEMA_VERSION = 1
+__all__ = ["MEMORY", "Database", "default_path"]
+
 MEMORY = ":memory:"
+#: The one default file miroflow-sqlite 0.1 kept for every app on the machine.
+_SHARED_NAME = "miroflow.sqlite3"
+# A client id becomes a file name: nothing that could climb out of the directory.
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS miroflow_schema (version INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS miroflow_flows ("
-    " state_hash TEXT PRIMARY KEY, record BLOB NOT NULL, deadline REAL NOT NULL,"
-    " forget_at REAL NOT NULL, claimed INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS miroflow_flows_forget_at ON miroflow_flows (forget_at)",
-    "CREATE TABLE IF NOT EXISTS miroflow_tokens ("
-    " user_id TEXT NOT NULL, team_id TEXT NOT NULL, record BLOB NOT NULL,"
-    " version INTEGER NOT NULL, PRIMARY KEY (user_id, team_id)) WITHOUT ROWID",
-)
+_log = logging.getLogger("miroflow")
 
 
-def default_path() -> Path:
-    """``$XDG_DATA_HOME/miroflow/miroflow.sqlite3``, ``$XDG_DATA_HOME`` defaulting to
-    ``~/.local/share``."""
+def _data_directory() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )
-    return Path(base) / "miroflow" / "miroflow.sqlite3"
+    return Path(base) / "miroflow"
+
+
+def default_path(client_id: str) -> Path:
+    """``$XDG_DATA_HOME/miroflow/<client_id>.sqlite3``, ``$XDG_DATA_HOME`` defaulting to
+    ``~/.local/share``: one file per app, so apps on one machine never share tokens."""
+    if not isinstance(client_id, str) or not _FILE_NAME.fullmatch(client_id):
+        raise ConfigError(
+            "client_id must be the app's Miro client id (such as 3074457363680401096): it "
+            "names the SQLite file."
+        )
+    return _data_directory() / f"{client_id}.sqlite3"
+
+
+def _resolve(
+    path: str | os.PathLike[str] | None, client_id: str | None, owner: str
+) -> tuple[Path | str, Path | None]:
+    """The database, and (for a per-app default file) the old shared file to warn about."""
+    if path is not None:
+        return (MEMORY if str(path) == MEMORY else Path(path).expanduser()), None
+    if client_id is None:
+        raise ConfigError(
+            f'{owner} needs path= (a file, or ":memory:") or client_id= (the app\'s Miro '
+            f"client id, to use the file {_data_directory()}/<client_id>.sqlite3)."
+        )
+    chosen = default_path(client_id)
+    shared = chosen.parent / _SHARED_NAME
+    return chosen, (None if shared == chosen else shared)
 
 
 class Database:
@@ -54,10 +76,12 @@ class Database:
         self,
         path: str | os.PathLike[str] | None,
         *,
+        client_id: str | None,
+        owner: str,
         timeout: float,
         before_commit: Callable[[sqlite3.Connection], Any] | None,
     ) -> None:
-        self.path = MEMORY if str(path) == MEMORY else Path(path or default_path()).expanduser()
+        self.path, self._shared = _resolve(path, client_id, owner)
         self._timeout = timeout
         self._before_commit = before_commit
         self._lock = threading.Lock()
@@ -107,6 +131,7 @@ class Database:
         if self._connection is not None:
             return self._connection
         if isinstance(self.path, Path):
+            self._warn_about_shared_file()
             try:
                 # The file holds access and refresh tokens: only its owner may read it.
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -124,34 +149,29 @@ class Database:
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             connection.execute("PRAGMA journal_mode = WAL")
-            self._create_schema(connection)
+            ensure_schema(connection, self.path)
         except BaseException:
             connection.close()
             raise
         self._connection = connection
         return connection
 
-    def _create_schema(self, connection: sqlite3.Connection) -> None:
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA:
-                connection.execute(statement)
-            row = connection.execute("SELECT max(version) FROM miroflow_schema").fetchone()
-            found = row[0]
-            if found is None:
-                connection.execute(
-                    "INSERT INTO miroflow_schema (version) VALUES (?)", (SCHEMA_VERSION,)
+    def _warn_about_shared_file(self) -> None:
+        # Once per store, before this store creates its own file: a second store of the same
+        # app finds the file made by the first and stays quiet.
+        shared, self._shared = self._shared, None
+        if shared is None or not isinstance(self.path, Path):
+            return
+        with contextlib.suppress(OSError):
+            if shared.exists() and not self.path.exists():
+                _log.warning(
+                    "miroflow-sqlite now keeps one file per app, and %s does not exist yet; "
+                    "the tokens in the old shared file %s are not used. Pass path=%r to keep "
+                    "using them.",
+                    self.path,
+                    shared,
+                    str(shared),
                 )
-            elif found > SCHEMA_VERSION:
-                raise RecordError(
-                    f"The SQLite database at {self.path} has miroflow schema version {found}; "
-                    f"this miroflow-sqlite knows version {SCHEMA_VERSION}. Upgrade "
-                    "miroflow-sqlite (a newer one created the database)."
-                )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
         # SQLite's messages name files, tables and columns, never the values bound.

@@ -6,24 +6,14 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeAlias, TypeVar
 
-from miroflow import (
-    FLOW_RETENTION,
-    Claim,
-    ClaimOutcome,
-    Flow,
-    StaleTokenWrite,
-    StoredTokens,
-    TokenKey,
-    TokenSet,
-    dumps_flow,
-    dumps_tokens,
-    loads_flow,
-    loads_tokens,
-)
+from miroflow import ClaimResult, Flow, StaleTokenWrite, StoredTokens, TokenKey, TokenSet
+from miroflow.records import dumps_flow, dumps_tokens, loads_flow, loads_tokens
 
 from ._database import Database
+from ._schema import LEGACY_CLIENT_ID
 
 __all__ = [
     "AsyncSQLiteFlowStore",
@@ -43,27 +33,34 @@ CommitHook: TypeAlias = Callable[[sqlite3.Connection], Any]
 
 
 class SQLiteFlowStore:
-    """A ``FlowStore`` in a SQLite file (by default under the user's data directory; pass a
-    path, or ``":memory:"`` for a private in-process database).
+    """A ``FlowStore`` in a SQLite file: ``path`` (or ``":memory:"`` for a private
+    in-process database), or, without one, the app's own file ``default_path(client_id)``.
 
-    Claimed and expired flows stay as tombstones until ``deadline + FLOW_RETENTION``, so a
-    late callback gets "already used" or "expired" rather than "unknown"; ``sweep`` (also run
-    every few hundred saves) forgets them after that. ``before_commit`` is a test seam,
-    called with the connection inside every write transaction right before COMMIT.
+    Every flow stays, claimed or not, until ``flow.forget_at``, so a late callback hears
+    "expired" or "already used" rather than "unknown"; ``sweep`` (also run every few hundred
+    saves) forgets them after that. ``before_commit`` is a test seam, called with the
+    connection inside every write transaction right before COMMIT.
     """
 
     def __init__(
         self,
         path: PathArg = None,
         *,
+        client_id: str | None = None,
         timeout: float = 10.0,
         before_commit: CommitHook | None = None,
     ) -> None:
-        self._db = Database(path, timeout=timeout, before_commit=before_commit)
+        self._db = Database(
+            path,
+            client_id=client_id,
+            owner=type(self).__name__,
+            timeout=timeout,
+            before_commit=before_commit,
+        )
         self._saves = 0
 
     @property
-    def path(self) -> object:
+    def path(self) -> Path | str:
         """The database file (or ``":memory:"``)."""
         return self._db.path
 
@@ -73,41 +70,39 @@ class SQLiteFlowStore:
     def save(self, flow: Flow) -> None:
         with self._db.transaction() as connection:
             connection.execute(
-                "INSERT OR REPLACE INTO miroflow_flows"
-                " (state_hash, record, deadline, forget_at, claimed) VALUES (?, ?, ?, ?, 0)",
-                (flow.state_hash, dumps_flow(flow), flow.deadline, flow.deadline + FLOW_RETENTION),
+                "INSERT OR REPLACE INTO miroflow_flows (state_hash, binding_hash, record,"
+                " deadline, forget_at, claimed) VALUES (?, ?, ?, ?, ?, 0)",
+                (
+                    flow.state_hash,
+                    flow.binding_hash,
+                    dumps_flow(flow),
+                    flow.deadline,
+                    flow.forget_at,
+                ),
             )
             self._saves += 1
             if self._saves % SWEEP_EVERY == 0:
                 # The store never reads a clock: the newest flow's creation time is "now".
                 _sweep(connection, flow.created_at)
 
-    def claim(self, state_hash: str, now: float) -> Claim:
+    def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
         with self._db.transaction() as connection:
+            # One compare-and-set. A None binding binds NULL, and NULL equals nothing.
             won = connection.execute(
                 "UPDATE miroflow_flows SET claimed = 1"
-                " WHERE state_hash = ? AND claimed = 0 AND deadline > ? RETURNING record",
-                (state_hash, now),
+                " WHERE state_hash = ? AND claimed = 0 AND binding_hash = ? RETURNING record",
+                (state_hash, binding_hash),
             ).fetchone()
             if won is not None:
-                return Claim(outcome=ClaimOutcome.CLAIMED, flow=loads_flow(won[0]))
-            # Nothing was won; the same transaction says why.
+                return loads_flow(won[0]), True
+            # Nothing was won: the same transaction reads what is there, for the caller to judge.
             row = connection.execute(
-                "SELECT record, claimed, forget_at FROM miroflow_flows WHERE state_hash = ?",
-                (state_hash,),
+                "SELECT record FROM miroflow_flows WHERE state_hash = ?", (state_hash,)
             ).fetchone()
-        if row is None or now >= row[2]:
-            return Claim(outcome=ClaimOutcome.UNKNOWN)
-        if row[1]:
-            return Claim(outcome=ClaimOutcome.ALREADY_CLAIMED)
-        return Claim(outcome=ClaimOutcome.EXPIRED, flow=loads_flow(row[0]))
-
-    def delete(self, state_hash: str) -> None:
-        with self._db.transaction() as connection:
-            connection.execute("DELETE FROM miroflow_flows WHERE state_hash = ?", (state_hash,))
+            return (None if row is None else loads_flow(row[0])), False
 
     def sweep(self, now: float) -> int:
-        """Forget every flow past its retention; returns how many."""
+        """Forget every flow whose ``forget_at`` is at or before ``now``; returns how many."""
         with self._db.transaction() as connection:
             return _sweep(connection, now)
 
@@ -118,19 +113,32 @@ def _sweep(connection: sqlite3.Connection, now: float) -> int:
 
 class SQLiteTokenStore:
     """A ``TokenStore`` in a SQLite file, versioned for compare-and-set (see
-    ``SQLiteFlowStore`` for ``path`` and ``before_commit``)."""
+    ``SQLiteFlowStore`` for ``path``, ``client_id`` and ``before_commit``).
+
+    Token rows a version 1 database held (keyed by user and team only) wait under the client
+    id ``''``; the first ``get`` or ``put`` of an app for that user and team adopts the row:
+    moves it to the app, record rewritten, version kept. ``delete`` forgets a waiting row too,
+    so deleted tokens never come back through an adoption.
+    """
 
     def __init__(
         self,
         path: PathArg = None,
         *,
+        client_id: str | None = None,
         timeout: float = 10.0,
         before_commit: CommitHook | None = None,
     ) -> None:
-        self._db = Database(path, timeout=timeout, before_commit=before_commit)
+        self._db = Database(
+            path,
+            client_id=client_id,
+            owner=type(self).__name__,
+            timeout=timeout,
+            before_commit=before_commit,
+        )
 
     @property
-    def path(self) -> object:
+    def path(self) -> Path | str:
         return self._db.path
 
     def close(self) -> None:
@@ -138,37 +146,84 @@ class SQLiteTokenStore:
 
     def get(self, key: TokenKey) -> StoredTokens | None:
         with self._db.transaction(write=False) as connection:
-            row = connection.execute(
-                "SELECT record, version FROM miroflow_tokens WHERE user_id = ? AND team_id = ?",
-                (key.user_id, key.team_id),
-            ).fetchone()
-        return None if row is None else StoredTokens(tokens=loads_tokens(row[0]), version=row[1])
+            rows = connection.execute(
+                "SELECT client_id, record, version FROM miroflow_tokens"
+                " WHERE client_id IN (?, ?) AND user_id = ? AND team_id = ?",
+                (key.client_id, LEGACY_CLIENT_ID, key.user_id, key.team_id),
+            ).fetchall()
+            found = {row[0]: row for row in rows}
+            if key.client_id in found:
+                return _stored(found[key.client_id], key)
+        if not found:
+            return None
+        # Only a legacy row: adopt it under the write lock (another thread or process may
+        # have adopted it since, so look again there).
+        with self._db.transaction() as connection:
+            row = _row(connection, key) or _adopt(connection, key)
+            return None if row is None else _stored(row, key)
 
     def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
+        key = tokens.key
         with self._db.transaction() as connection:
-            row = connection.execute(
-                "SELECT version FROM miroflow_tokens WHERE user_id = ? AND team_id = ?",
-                (tokens.user_id, tokens.team_id),
-            ).fetchone()
-            version = 0 if row is None else int(row[0])
+            row = _row(connection, key) or _adopt(connection, key)
+            version = 0 if row is None else int(row[2])
             if expected_version is not None and expected_version != version:
-                raise StaleTokenWrite.for_key(
-                    tokens.user_id, tokens.team_id, found=version, expected=expected_version
-                )
+                raise StaleTokenWrite.for_key(key, found=version, expected=expected_version)
             connection.execute(
-                "INSERT INTO miroflow_tokens (user_id, team_id, record, version)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, team_id)"
+                "INSERT INTO miroflow_tokens (client_id, user_id, team_id, record, version)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, user_id, team_id)"
                 " DO UPDATE SET record = excluded.record, version = excluded.version",
-                (tokens.user_id, tokens.team_id, dumps_tokens(tokens), version + 1),
+                (key.client_id, key.user_id, key.team_id, dumps_tokens(tokens), version + 1),
             )
         return StoredTokens(tokens=tokens, version=version + 1)
 
     def delete(self, key: TokenKey) -> None:
         with self._db.transaction() as connection:
             connection.execute(
-                "DELETE FROM miroflow_tokens WHERE user_id = ? AND team_id = ?",
-                (key.user_id, key.team_id),
+                "DELETE FROM miroflow_tokens"
+                " WHERE client_id IN (?, ?) AND user_id = ? AND team_id = ?",
+                (key.client_id, LEGACY_CLIENT_ID, key.user_id, key.team_id),
             )
+
+
+#: A token row: client_id, record (a BLOB, read as bytes; TEXT if written so), version.
+Row: TypeAlias = tuple[str, bytes | str, int]
+
+
+def _row(connection: sqlite3.Connection, key: TokenKey) -> Row | None:
+    row: Row | None = connection.execute(
+        "SELECT client_id, record, version FROM miroflow_tokens"
+        " WHERE client_id = ? AND user_id = ? AND team_id = ?",
+        (key.client_id, key.user_id, key.team_id),
+    ).fetchone()
+    return row
+
+
+def _adopt(connection: sqlite3.Connection, key: TokenKey) -> Row | None:
+    """Move the legacy row of the key's user and team to the key's app, if there is one.
+    Runs in a write transaction that found no row for the key itself."""
+    if key.client_id == LEGACY_CLIENT_ID:
+        return None
+    legacy = _row(
+        connection, TokenKey(client_id=LEGACY_CLIENT_ID, user_id=key.user_id, team_id=key.team_id)
+    )
+    if legacy is None:
+        return None
+    tokens = loads_tokens(legacy[1], client_id=key.client_id)
+    if tokens.client_id != key.client_id:
+        return None  # a version 2 record under the legacy id: some app's own, not ours
+    record = dumps_tokens(tokens)
+    connection.execute(
+        "UPDATE miroflow_tokens SET client_id = ?, record = ?"
+        " WHERE client_id = ? AND user_id = ? AND team_id = ?",
+        (key.client_id, record, LEGACY_CLIENT_ID, key.user_id, key.team_id),
+    )
+    return key.client_id, record, legacy[2]
+
+
+def _stored(row: Row, key: TokenKey) -> StoredTokens:
+    # client_id adopts a version 1 record; it changes nothing in a version 2 one.
+    return StoredTokens(tokens=loads_tokens(row[1], client_id=key.client_id), version=int(row[2]))
 
 
 async def _in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -184,20 +239,20 @@ class AsyncSQLiteFlowStore:
         self,
         path: PathArg = None,
         *,
+        client_id: str | None = None,
         timeout: float = 10.0,
         before_commit: CommitHook | None = None,
         sync: SQLiteFlowStore | None = None,
     ) -> None:
-        self.sync = sync or SQLiteFlowStore(path, timeout=timeout, before_commit=before_commit)
+        self.sync = sync or SQLiteFlowStore(
+            path, client_id=client_id, timeout=timeout, before_commit=before_commit
+        )
 
     async def save(self, flow: Flow) -> None:
         await _in_thread(self.sync.save, flow)
 
-    async def claim(self, state_hash: str, now: float) -> Claim:
-        return await _in_thread(self.sync.claim, state_hash, now)
-
-    async def delete(self, state_hash: str) -> None:
-        await _in_thread(self.sync.delete, state_hash)
+    async def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return await _in_thread(self.sync.claim, state_hash, binding_hash)
 
     async def sweep(self, now: float) -> int:
         return await _in_thread(self.sync.sweep, now)
@@ -213,11 +268,14 @@ class AsyncSQLiteTokenStore:
         self,
         path: PathArg = None,
         *,
+        client_id: str | None = None,
         timeout: float = 10.0,
         before_commit: CommitHook | None = None,
         sync: SQLiteTokenStore | None = None,
     ) -> None:
-        self.sync = sync or SQLiteTokenStore(path, timeout=timeout, before_commit=before_commit)
+        self.sync = sync or SQLiteTokenStore(
+            path, client_id=client_id, timeout=timeout, before_commit=before_commit
+        )
 
     async def get(self, key: TokenKey) -> StoredTokens | None:
         return await _in_thread(self.sync.get, key)
