@@ -1,26 +1,26 @@
-"""What the sync and asyncio stores share: key names, the Lua scripts, and how to read their
-replies. Each store method is "build the call, run it, decode the reply"; only "run it"
-differs between the two kinds of client.
-
-Every state change runs as one Lua script, which Redis executes atomically: nothing can run
-between the script's read and its write, on any connection.
+"""What the sync and asyncio stores share: every operation as a plan of script calls, and how
+to read the replies. A plan is a generator that yields the ``Call`` to run and receives its
+reply; the stores only run the calls (one blocking, one awaiting), so the decisions, the
+decoding and the adoption of version 1 keys exist once.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import Any
-from urllib.parse import quote
+import math
+import secrets
+from collections.abc import Generator, Iterator
+from fractions import Fraction
+from typing import Any, TypeVar
 
+import attrs
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from miroflow import (
-    FLOW_RETENTION,
-    Claim,
-    ClaimOutcome,
+    ClaimResult,
+    Flow,
     RecordError,
     StaleTokenWrite,
     StoredTokens,
@@ -28,146 +28,151 @@ from miroflow import (
     StoreUnavailable,
     TokenKey,
     TokenSet,
-    dumps_tokens,
-    loads_flow,
-    loads_tokens,
+)
+from miroflow.records import dumps_flow, dumps_tokens, loads_flow, loads_tokens
+
+from ._layout import (
+    ADOPT_TOKENS,
+    CLAIM,
+    DELETE_TOKENS,
+    GET_TOKENS,
+    KEY_LAYOUT_VERSION,
+    PUT_TOKENS,
+    SAVE_FLOW,
+    SCHEMA,
+    Keys,
 )
 
 __all__ = [
-    "CLAIM",
-    "KEY_LAYOUT_VERSION",
-    "PUT_TOKENS",
-    "SAVE_FLOW",
-    "SCHEMA",
-    "Keys",
+    "Call",
+    "Plan",
     "check_layout",
-    "claim_args",
-    "decode_claim",
-    "decode_put",
-    "decode_stored",
+    "claim",
+    "delete_tokens",
     "describe",
     "errors",
-    "number",
-    "put_args",
-    "save_args",
+    "get_tokens",
+    "put_tokens",
+    "save",
 ]
 
-#: The layout of the keys (not of the records, which carry miroflow's own version).
-KEY_LAYOUT_VERSION = 1
-
-# KEYS[1] the flow; ARGV: record, deadline, forget-at in ms. Replaces any earlier flow.
-SAVE_FLOW = """
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'record', ARGV[1], 'deadline', ARGV[2], 'claimed', '0')
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return 1
-"""
-
-# KEYS[1] the flow; ARGV: now, retention. The same decision, in the same order, as
-# miroflow.MemoryFlowStore.claim; the caller's "now" decides, never Redis's clock.
-CLAIM = """
-local found = redis.call('HMGET', KEYS[1], 'record', 'deadline', 'claimed')
-if not found[1] then return {'unknown'} end
-local now = tonumber(ARGV[1])
-local deadline = tonumber(found[2])
-if now >= deadline + tonumber(ARGV[2]) then return {'unknown'} end
-if found[3] == '1' then return {'already_claimed'} end
-if now >= deadline then return {'expired', found[1]} end
-redis.call('HSET', KEYS[1], 'claimed', '1')
-return {'claimed', found[1]}
-"""
-
-# KEYS[1] the tokens; ARGV: record, expected version ('' for an unconditional write).
-PUT_TOKENS = """
-local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= version then return {0, version} end
-redis.call('HSET', KEYS[1], 'record', ARGV[1], 'version', version + 1)
-return {1, version + 1}
-"""
-
-# KEYS[1] the layout marker; ARGV: this code's version. Returns the version in force.
-SCHEMA = """
-local found = redis.call('GET', KEYS[1])
-if not found then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return tonumber(ARGV[1])
-end
-return tonumber(found)
-"""
+T = TypeVar("T")
 
 
-class Keys:
-    """Every key a store uses, under one prefix. Flow keys are state hashes, never states."""
+@attrs.frozen
+class Call:
+    """One script to run: its source (``_layout``), keys and arguments."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.schema = f"{prefix}schema"
-
-    def flow(self, state_hash: str) -> str:
-        return f"{self.prefix}flow:{state_hash}"
-
-    def tokens(self, key: TokenKey) -> str:
-        # Quoted, so that no user id can run into the team id.
-        return f"{self.prefix}tokens:{quote(key.user_id, safe='')}:{quote(key.team_id, safe='')}"
+    script: str
+    keys: list[str]
+    args: list[Any]
 
 
-def number(value: float) -> str:
-    """A float as Lua's ``tonumber`` reads it back exactly (repr is the shortest round-trip)."""
-    return repr(float(value))
+#: An operation: yields calls, receives their replies, returns the result.
+Plan = Generator[Call, Any, T]
+
+#: How many times a read may find version 1 tokens that someone else moved or changed before
+#: it could adopt them. Each miss means another writer made progress, so a few suffice.
+ADOPT_ATTEMPTS = 8
 
 
-def save_args(record: bytes, deadline: float) -> list[Any]:
-    forget_at_ms = int((deadline + FLOW_RETENTION) * 1000) + 1
-    return [record, number(deadline), forget_at_ms]
-
-
-def claim_args(now: float) -> list[Any]:
-    return [number(now), number(FLOW_RETENTION)]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def put_args(tokens: TokenSet, expected_version: int | None) -> list[Any]:
-    return [dumps_tokens(tokens), "" if expected_version is None else str(expected_version)]
-
-
-def decode_claim(reply: Sequence[Any]) -> Claim:
-    outcome = ClaimOutcome(_text(reply[0]))
-    flow = loads_flow(reply[1]) if len(reply) > 1 else None
-    return Claim(outcome=outcome, flow=flow)
-
-
-def decode_put(reply: Sequence[Any], tokens: TokenSet, expected: int | None) -> StoredTokens:
-    written, version = int(reply[0]), int(reply[1])
-    if not written:
-        assert expected is not None, "PUT_TOKENS always writes when no version is expected"
-        raise StaleTokenWrite.for_key(
-            tokens.user_id, tokens.team_id, found=version, expected=expected
-        )
-    return StoredTokens(tokens=tokens, version=version)
-
-
-def decode_stored(reply: Sequence[Any]) -> StoredTokens | None:
-    record, version = reply
-    if record is None:
-        return None
-    return StoredTokens(tokens=loads_tokens(record), version=int(version))
-
-
-def check_layout(found: Any, where: str) -> None:
+def check_layout(keys: Keys, where: str) -> Plan[None]:
+    """Move the layout marker up to this version (the adoption of older keys is lazy), or
+    refuse a marker that a newer miroflow-redis wrote."""
+    found = yield Call(SCHEMA, [keys.schema], [KEY_LAYOUT_VERSION])
     version = int(found)
+    if version < 0:
+        raise RecordError(f"The miroflow layout marker in Redis at {where} is not a number.")
     if version > KEY_LAYOUT_VERSION:
         raise RecordError(
             f"The miroflow keys in Redis at {where} have layout version {version}; this "
-            f"miroflow-redis knows version {KEY_LAYOUT_VERSION}. Upgrade miroflow-redis (a "
-            "newer one wrote them)."
+            f"miroflow-redis knows versions up to {KEY_LAYOUT_VERSION}. Upgrade miroflow-redis "
+            "(a newer one wrote them)."
         )
 
 
+def save(keys: Keys, flow: Flow) -> Plan[None]:
+    args = [dumps_flow(flow), _hex(flow.binding_hash), _ms_not_before(flow.forget_at)]
+    yield Call(SAVE_FLOW, [keys.flow(flow.state_hash)], args)
+
+
+def claim(keys: Keys, state_hash: bytes, binding_hash: bytes | None) -> Plan[ClaimResult]:
+    reply = yield Call(CLAIM, [keys.flow(state_hash)], [_hex(binding_hash), _nonce()])
+    flow = loads_flow(reply[1]) if len(reply) > 1 else None
+    return flow, int(reply[0]) == 1
+
+
+def get_tokens(keys: Keys, key: TokenKey) -> Plan[StoredTokens | None]:
+    both = keys.tokens(key)
+    for _ in range(ADOPT_ATTEMPTS):
+        reply = yield Call(GET_TOKENS, both, [])
+        layout = int(reply[0])
+        if layout == 0:
+            return None
+        record, version = reply[1], reply[2]
+        if layout != 1:  # found under the current key
+            return StoredTokens(tokens=loads_tokens(record), version=_version(version))
+        adopted = _adopt(record, version, key)
+        args = [record, version, dumps_tokens(adopted.tokens)]
+        if int((yield Call(ADOPT_TOKENS, both, args))):
+            return adopted
+    raise StoreError(
+        f"The version 1 tokens of user {key.user_id} in team {key.team_id} kept changing "
+        f"while app {key.client_id} adopted them; is a miroflow-redis 0.1 worker still running?"
+    )
+
+
+def _adopt(record: Any, version: Any, key: TokenKey) -> StoredTokens:
+    """The version 1 tokens under ``key``'s old key, as this app's version 2 tokens."""
+    tokens = loads_tokens(record, client_id=key.client_id)
+    if tokens.key != key:
+        raise RecordError("A version 1 TokenSet record names another user or team than its key.")
+    return StoredTokens(tokens=tokens, version=_version(version))
+
+
+def put_tokens(keys: Keys, tokens: TokenSet, expected: int | None) -> Plan[StoredTokens]:
+    args = [dumps_tokens(tokens), "" if expected is None else str(expected), _nonce()]
+    reply = yield Call(PUT_TOKENS, keys.tokens(tokens.key), args)
+    written, version = int(reply[0]), _version(reply[1] if len(reply) > 1 else None)
+    if not written:
+        assert expected is not None, "PUT_TOKENS always writes when no version is expected"
+        raise StaleTokenWrite.for_key(tokens.key, found=version, expected=expected)
+    return StoredTokens(tokens=tokens, version=version)
+
+
+def delete_tokens(keys: Keys, key: TokenKey) -> Plan[None]:
+    yield Call(DELETE_TOKENS, keys.tokens(key), [])
+
+
+def _hex(digest: bytes | None) -> str:
+    # "" is the one value the claim script never matches.
+    return "" if digest is None else digest.hex()
+
+
+def _ms_not_before(instant: float) -> int:
+    """Unix milliseconds, rounded up exactly (a Fraction, not a float product), so Redis
+    never forgets a flow before its ``forget_at``."""
+    return math.ceil(Fraction(instant) * 1000)
+
+
+def _nonce() -> str:
+    # Unique per call, so that only a replay of this very call is taken for it.
+    return secrets.token_hex(16)
+
+
+def _version(value: Any) -> int:
+    """A stored version: Lua replies an int, a hash field bytes (or str, when decoding)."""
+    if type(value) is int and value >= 0:
+        return value
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    if isinstance(text, str) and text.isascii() and text.isdigit():
+        return int(text)
+    raise RecordError("A TokenSet record in Redis has no valid version.")
+
+
 def describe(connection_kwargs: dict[str, Any]) -> str:
-    """Where the server is, for messages: host, port and database, never a password."""
+    """Where the server is, for the operator's messages: host, port and database, never a
+    password (``error.message``, which users see, never names it: the core fixes that)."""
     if connection_kwargs.get("path"):
         place = f"unix:{connection_kwargs['path']}"
     else:

@@ -1,39 +1,40 @@
 """Redis flow and token stores: sync (``redis.Redis``) and asyncio (``redis.asyncio.Redis``).
 
-Both kinds run the scripts of ``_logic`` and decode their replies there; a method here only
-chooses the script, runs it, and (for asyncio) awaits it.
+Both kinds run the plans of ``_logic`` (the scripts of ``_layout``); a method here only picks
+the plan, and its class runs the plan's calls, blocking or awaiting.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
 
-from miroflow import Claim, Flow, StoredTokens, TokenKey, TokenSet, dumps_flow
+from miroflow import ClaimResult, Flow, StoredTokens, TokenKey, TokenSet
 
 from . import _logic
-from ._logic import Keys, errors
+from ._layout import SCRIPTS, Keys
+from ._logic import Plan, errors
 
 __all__ = ["AsyncRedisFlowStore", "AsyncRedisTokenStore", "RedisFlowStore", "RedisTokenStore"]
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "miroflow:"
 
+T = TypeVar("T")
+
 
 class _Connection:
-    """The client, the prefix and the scripts; shared by every store class."""
+    """The client, the prefix and the registered scripts; shared by every store class."""
 
     def __init__(self, client: Any, prefix: str, owned: bool) -> None:
         self.client = client
         self.owned = owned
         self.keys = Keys(prefix)
         self.where = _logic.describe(client.connection_pool.connection_kwargs)
-        self.save = client.register_script(_logic.SAVE_FLOW)
-        self.claim = client.register_script(_logic.CLAIM)
-        self.put = client.register_script(_logic.PUT_TOKENS)
-        self.schema = client.register_script(_logic.SCHEMA)
+        self.scripts = {source: client.register_script(source) for source in SCRIPTS}
+        # Set once the layout marker is known to be readable (and moved up to ours).
         self.checked = False
 
 
@@ -63,19 +64,26 @@ class _SyncBase:
     ) -> None:
         self._redis = _sync(client, prefix, timeout)
 
-    def _checked(self) -> _Connection:
-        """The connection, once the key layout in Redis is known to be readable."""
-        connection = self._redis
-        if not connection.checked:
-            with errors(connection.where):
-                found = connection.schema(
-                    keys=[connection.keys.schema], args=[_logic.KEY_LAYOUT_VERSION]
-                )
-            _logic.check_layout(found, connection.where)
-            connection.checked = True
-        return connection
+    def _run(self, plan: Plan[T]) -> T:
+        r = self._redis
+        if not r.checked:
+            self._drive(_logic.check_layout(r.keys, r.where))
+            r.checked = True
+        return self._drive(plan)
+
+    def _drive(self, plan: Plan[T]) -> T:
+        r, reply = self._redis, None
+        while True:
+            try:
+                call = plan.send(reply)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            with errors(r.where):
+                reply = r.scripts[call.script](keys=call.keys, args=call.args)
 
     def close(self) -> None:
+        """Close the client if the store made it (from a URL); a client passed in is yours."""
         if self._redis.owned:
             self._redis.client.close()
 
@@ -90,110 +98,74 @@ class _AsyncBase:
     ) -> None:
         self._redis = _async(client, prefix, timeout)
 
-    async def _checked(self) -> _Connection:
-        connection = self._redis
-        if not connection.checked:
-            with errors(connection.where):
-                found = await connection.schema(
-                    keys=[connection.keys.schema], args=[_logic.KEY_LAYOUT_VERSION]
-                )
-            _logic.check_layout(found, connection.where)
-            connection.checked = True
-        return connection
+    async def _run(self, plan: Plan[T]) -> T:
+        r = self._redis
+        if not r.checked:
+            await self._drive(_logic.check_layout(r.keys, r.where))
+            r.checked = True
+        return await self._drive(plan)
+
+    async def _drive(self, plan: Plan[T]) -> T:
+        r, reply = self._redis, None
+        while True:
+            try:
+                call = plan.send(reply)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            with errors(r.where):
+                reply = await r.scripts[call.script](keys=call.keys, args=call.args)
 
     async def aclose(self) -> None:
+        """Close the client if the store made it (from a URL); a client passed in is yours."""
         if self._redis.owned:
             await self._redis.client.aclose()
 
 
 class RedisFlowStore(_SyncBase):
     """A ``FlowStore`` in Redis. ``client`` is a ``redis://`` URL or a ``redis.Redis``; every
-    key starts with ``prefix``. Flow keys expire at ``deadline + FLOW_RETENTION``."""
+    key starts with ``prefix``. Each flow key expires at the flow's ``forget_at``, so Redis
+    forgets flows by itself: there is no ``sweep``."""
 
     def save(self, flow: Flow) -> None:
-        r = self._checked()
-        with errors(r.where):
-            r.save(
-                keys=[r.keys.flow(flow.state_hash)],
-                args=_logic.save_args(dumps_flow(flow), flow.deadline),
-            )
+        self._run(_logic.save(self._redis.keys, flow))
 
-    def claim(self, state_hash: str, now: float) -> Claim:
-        r = self._checked()
-        with errors(r.where):
-            reply = r.claim(keys=[r.keys.flow(state_hash)], args=_logic.claim_args(now))
-        return _logic.decode_claim(reply)
-
-    def delete(self, state_hash: str) -> None:
-        r = self._checked()
-        with errors(r.where):
-            r.client.delete(r.keys.flow(state_hash))
+    def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return self._run(_logic.claim(self._redis.keys, state_hash, binding_hash))
 
 
 class RedisTokenStore(_SyncBase):
-    """A ``TokenStore`` in Redis, versioned for compare-and-set (see ``RedisFlowStore``)."""
+    """A ``TokenStore`` in Redis, versioned for compare-and-set (see ``RedisFlowStore``).
+    Tokens that miroflow-redis 0.1 stored are adopted by the first app that reads them."""
 
     def get(self, key: TokenKey) -> StoredTokens | None:
-        r = self._checked()
-        with errors(r.where):
-            reply = r.client.hmget(r.keys.tokens(key), ["record", "version"])
-        return _logic.decode_stored(reply)
+        return self._run(_logic.get_tokens(self._redis.keys, key))
 
     def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
-        r = self._checked()
-        with errors(r.where):
-            reply = r.put(
-                keys=[r.keys.tokens(tokens.key)], args=_logic.put_args(tokens, expected_version)
-            )
-        return _logic.decode_put(reply, tokens, expected_version)
+        return self._run(_logic.put_tokens(self._redis.keys, tokens, expected_version))
 
     def delete(self, key: TokenKey) -> None:
-        r = self._checked()
-        with errors(r.where):
-            r.client.delete(r.keys.tokens(key))
+        self._run(_logic.delete_tokens(self._redis.keys, key))
 
 
 class AsyncRedisFlowStore(_AsyncBase):
     """``RedisFlowStore`` for asyncio: ``client`` is a URL or a ``redis.asyncio.Redis``."""
 
     async def save(self, flow: Flow) -> None:
-        r = await self._checked()
-        with errors(r.where):
-            await r.save(
-                keys=[r.keys.flow(flow.state_hash)],
-                args=_logic.save_args(dumps_flow(flow), flow.deadline),
-            )
+        await self._run(_logic.save(self._redis.keys, flow))
 
-    async def claim(self, state_hash: str, now: float) -> Claim:
-        r = await self._checked()
-        with errors(r.where):
-            reply = await r.claim(keys=[r.keys.flow(state_hash)], args=_logic.claim_args(now))
-        return _logic.decode_claim(reply)
-
-    async def delete(self, state_hash: str) -> None:
-        r = await self._checked()
-        with errors(r.where):
-            await r.client.delete(r.keys.flow(state_hash))
+    async def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
+        return await self._run(_logic.claim(self._redis.keys, state_hash, binding_hash))
 
 
 class AsyncRedisTokenStore(_AsyncBase):
     """``RedisTokenStore`` for asyncio."""
 
     async def get(self, key: TokenKey) -> StoredTokens | None:
-        r = await self._checked()
-        with errors(r.where):
-            reply = await r.client.hmget(r.keys.tokens(key), ["record", "version"])
-        return _logic.decode_stored(reply)
+        return await self._run(_logic.get_tokens(self._redis.keys, key))
 
     async def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
-        r = await self._checked()
-        with errors(r.where):
-            reply = await r.put(
-                keys=[r.keys.tokens(tokens.key)], args=_logic.put_args(tokens, expected_version)
-            )
-        return _logic.decode_put(reply, tokens, expected_version)
+        return await self._run(_logic.put_tokens(self._redis.keys, tokens, expected_version))
 
     async def delete(self, key: TokenKey) -> None:
-        r = await self._checked()
-        with errors(r.where):
-            await r.client.delete(r.keys.tokens(key))
+        await self._run(_logic.delete_tokens(self._redis.keys, key))
