@@ -17,7 +17,10 @@ does. Neither ever holds a secret: both are built from fixed text and non-secret
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ._model import TokenKey
 
 __all__ = [
     "AuthorizationDenied",
@@ -340,7 +343,7 @@ class StaleTokenWrite(StoreError):
     status_code = 409
 
     @classmethod
-    def for_key(cls, key: Any, found: int, expected: int) -> StaleTokenWrite:
+    def for_key(cls, key: TokenKey, found: int, expected: int) -> StaleTokenWrite:
         """The error every store raises when a write to the tokens under ``key`` (a
         ``TokenKey``) expected ``expected`` but found ``found``: one wording for all of them.
         Client, user and team ids are not secrets."""

@@ -43,9 +43,15 @@ def hash_state(client_id: str, state_token: str) -> bytes:
     return _sha256(f"{client_id}:{state_token}".encode()).digest()
 
 
+#: A binding hash is the first 128 bits of SHA-256: it is only ever compared for equality with
+#: the hash of a presented cookie (no one can find a 256-bit cookie value that matches one in
+#: fewer than 2**128 tries), and every stored flow holds one, so the bytes count.
+BINDING_HASH_SIZE = 16
+
+
 def hash_binding(binding: str) -> bytes:
-    """SHA-256 of the browser-binding cookie value, as stored and compared by a claim."""
-    return _sha256(binding.encode()).digest()
+    """The hash of a browser-binding cookie value, as stored and compared by a claim."""
+    return _sha256(binding.encode()).digest()[:BINDING_HASH_SIZE]
 
 
 class FlowState(str, enum.Enum):
@@ -79,7 +85,7 @@ class Flow:
     state: FlowState
     #: ``hash_state(client_id, state)``: the store's key. The raw state is never stored.
     state_hash: bytes = attrs.field(repr=_short_hex)
-    #: ``hash_binding(cookie)``; None only for an unsolicited callback's one-off flow.
+    #: ``hash_binding(cookie)`` (16 bytes); None only for an unsolicited callback's flow.
     binding_hash: bytes | None = attrs.field(repr=False)
     created_at: float
     #: The flow can no longer be claimed from here on.

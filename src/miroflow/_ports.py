@@ -54,8 +54,12 @@ class FlowStore(Protocol):
         never does), mark it claimed. Return the stored flow (or None) and whether this call
         claimed it: of any number of concurrent callers, at most one ever wins.
 
-        (The binding hashes are SHA-256 digests of 256-bit secrets, so a plain, not
-        constant-time, comparison reveals nothing an attacker can use.)"""
+        A client library that replays a command after a dropped connection must not turn
+        this call's own win into a loss: make a replay of the same call answer as the first
+        run did (the Redis store tags each claim with a nonce for this).
+
+        (The binding hashes are hashes of 256-bit secrets, so a plain, not constant-time,
+        comparison reveals nothing an attacker can use.)"""
 
 
 @runtime_checkable

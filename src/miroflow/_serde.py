@@ -82,9 +82,11 @@ def _structure_state(value: object, _: object) -> FlowState:
 
 
 def _structure_digest(value: object, _: object) -> bytes:
+    # A state hash is a whole SHA-256 digest (64 hex digits), a binding hash half of one; a
+    # version 1 record's binding hash was whole, and its first half is the same value.
     text = _structure_str(value, str)
-    if len(text) != 64:
-        raise ValueError("not a SHA-256 digest")
+    if len(text) not in (32, 64):
+        raise ValueError("not a digest")
     return bytes.fromhex(text)
 
 
@@ -139,6 +141,10 @@ def _from_record(
     fields = {key: value for key, value in record.items() if key != "v"}
     if version == 1:
         fields = _upgrade_v1(fields, cls, client_id)
+    elif client_id is not None and fields.get("client_id") != client_id:
+        raise RecordError(
+            f"A {cls.__name__} record read for app {client_id} belongs to another app."
+        )
     try:
         return _converter.structure(fields, cls)
     except Exception as exc:  # cattrs raises several types; none may escape with a value
@@ -149,6 +155,9 @@ def _upgrade_v1(fields: dict[str, Any], cls: type[Any], client_id: str | None) -
     if cls is Flow:
         for name in _V1_FLOW_ONLY:
             fields.pop(name, None)
+        binding = fields.get("binding_hash")
+        if isinstance(binding, str) and len(binding) == 64:
+            fields["binding_hash"] = binding[:32]  # version 2 keeps the first 128 bits
         return fields
     if client_id is None:
         raise RecordError(
@@ -196,7 +205,7 @@ def tokens_from_record(record: Mapping[str, Any], *, client_id: str | None = Non
 def _loads(data: bytes | str, what: str) -> Any:
     try:
         return json.loads(data)
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, RecursionError):  # TypeError: not text at all (None, say)
         raise RecordError(f"A {what} record is not valid JSON.") from None
 
 

@@ -93,6 +93,7 @@ __all__ = [
     "SweepConformance",
     "TokenStoreConformance",
     "build_store",
+    "race",
 ]
 
 #: How many threads race for one flow, and how many rounds of that race each run does.
