@@ -1,7 +1,10 @@
 """A person's flow in a real browser: headless Chromium opens a tiny app's /login, lands on
 the simulator's consent page (served on loopback), clicks "Install & authorize", and comes
 back signed in. The app uses miroflow's Client with SQLite stores and the urllib transport,
-talking to the simulator over real sockets: nothing in the chain is in-process."""
+talking to the simulator over real sockets: nothing in the chain is in-process.
+
+Chromium is Debian's, driven by Playwright (never a downloaded browser). Without either, the
+tests skip with the reason, or fail under MIROFLOW_REQUIRE_SERVICES=1 (as in CI)."""
 
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -36,14 +40,26 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def _unavailable(reason: str) -> NoReturn:
+    """Skip, unless the browser tests are required (CI): then fail, never skip."""
+    if os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"MIROFLOW_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
 def _chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        reason = "Debian's chromium is not installed (make test installs it where it can)."
-        if os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"MIROFLOW_REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
+        _unavailable("Debian's chromium is not installed (make test installs it where it can).")
     return path
+
+
+def _playwright_api() -> Any:
+    try:
+        import playwright.sync_api as api
+    except ImportError as error:
+        _unavailable(f"Playwright is not importable ({error}); it comes with '.[dev]'.")
+    return api
 
 
 class _Quiet(WSGIRequestHandler):
@@ -80,8 +96,7 @@ class App:
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found"]
-        reason = "Found" if answer.status == 302 else "Error"
-        start_response(f"{answer.status} {reason}", list(answer.headers))
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", answer.headers)
         return [answer.body.encode()]
 
 
@@ -100,11 +115,9 @@ def serving_app(
             App(
                 miroflow.Client(
                     configure(app_url),
-                    flows=SQLiteFlowStore(database),
-                    tokens=SQLiteTokenStore(database),
+                    flows=SQLiteFlowStore(path=database),
+                    tokens=SQLiteTokenStore(path=database),
                     transport=UrllibTransport(),
-                    clock=time.time,
-                    entropy=os.urandom,
                 )
             )
         )
@@ -116,16 +129,23 @@ def serving_app(
 
 
 @pytest.fixture
-def page() -> Iterator[Any]:
-    """A fresh page in headless Debian chromium, driven by Playwright."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium, driven by Playwright. Each ``browser.new_context()`` is
+    another browser as far as a site can tell: its own cookies, nothing shared."""
+    playwright_api = _playwright_api()
     executable = _chromium()
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
-            yield browser.new_page()
+            yield launched
         finally:
-            browser.close()
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Any:
+    """A fresh page in a browser context of its own."""
+    return browser.new_context().new_page()
 
 
 @pytest.fixture
@@ -165,6 +185,57 @@ def test_cancel_on_the_consent_page_answers_a_plain_403(
     assert "cancelled on Miro's consent page" in page.content()
     assert app.signed_in == []
     assert simulator.token_requests() == ()
+
+
+def _error_page(response: Any) -> str:
+    """The body of a plain-text error page (asserting that it is one)."""
+    assert response.status == 400
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    text: str = response.text()
+    return text
+
+
+def test_another_browser_at_the_callback_gets_an_error_and_the_owner_still_signs_in(
+    app_and_simulator: tuple[str, App, Simulator], browser: Any, page: Any
+) -> None:
+    app_url, app, simulator = app_and_simulator
+    # Miro sends the first browser to the callback, but the browser does not get there yet
+    # (Playwright cannot route a redirect's target, so Miro's 302 itself is held): meanwhile
+    # the callback URL, state and code included, reaches another browser.
+    sent_to: list[str] = []
+
+    def hold_miros_redirect(route: Any) -> None:
+        redirect = route.fetch(max_redirects=0)
+        assert redirect.status == 302
+        sent_to.append(redirect.headers["location"])
+        route.fulfill(status=200, content_type="text/plain", body="held")
+
+    consent_decision = f"{simulator.base_url}/oauth/authorize"
+    page.route(consent_decision, hold_miros_redirect)
+    page.goto(f"{app_url}/login")
+    page.get_by_role("button", name="Install & authorize").click()
+    page.wait_for_url(consent_decision)
+    (callback_url,) = sent_to
+    assert callback_url.startswith(f"{app_url}/callback?")
+
+    other = browser.new_context().new_page()
+    # With no cookie at all, then with a binding of its own from a sign-in it started.
+    missing = _error_page(other.goto(callback_url))
+    assert "sign-in cookie did not come back" in missing
+    other.goto(f"{app_url}/login")
+    assert other.context.cookies(app_url), "the other browser's own sign-in set no cookie"
+    mismatch = _error_page(other.goto(callback_url))
+    assert "started in another browser" in mismatch
+    assert app.signed_in == []
+    assert simulator.token_requests() == ()
+
+    # The state was not burned: the browser that started the sign-in finishes it.
+    page.goto(callback_url)
+    page.wait_for_url(f"{app_url}/boards")
+    assert page.locator("h1").inner_text() == "Signed in"
+    assert len(app.signed_in) == 1
+    assert [e.status for e in simulator.token_requests("authorization_code")] == [200]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from miroflow_simulator import FaultKind, LoopbackServer, Simulator, httpx_trans
 from miroflow import Client, MemoryFlowStore, MemoryTokenStore, TransportTimeout
 
 
-def test_in_process_fixture_completes_a_flow(miro_simulator: Simulator, kit: Any) -> None:
+def test_in_process_fixture_completes_a_flow(miro_simulator: Simulator) -> None:
     assert len(miro_simulator.apps) == 1
     miro_simulator.auto_approve()
     client = Client(
@@ -21,8 +21,7 @@ def test_in_process_fixture_completes_a_flow(miro_simulator: Simulator, kit: Any
         flows=MemoryFlowStore(),
         tokens=MemoryTokenStore(),
         transport=miro_simulator.transport,
-        clock=miro_simulator.now,
-        entropy=kit.counter_entropy(),
+        clock=miro_simulator.now,  # entropy: os.urandom, the default
     )
     started = client.start()
     assert started.location is not None
@@ -30,7 +29,8 @@ def test_in_process_fixture_completes_a_flow(miro_simulator: Simulator, kit: Any
         redirect = b.get(started.location)
     query = urlsplit(redirect.headers["location"]).query
     miro_simulator.inject_fault(FaultKind.STALL)
-    answer = client.handle_callback(query, binding_cookie=started.cookies[0].value)
+    assert started.cookie is not None
+    answer = client.handle_callback(query, binding_cookie=started.cookie.value)
     assert isinstance(answer.error, TransportTimeout)
     before = miro_simulator.now()
     assert miro_simulator.advance(30) >= before + 30
