@@ -21,7 +21,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import RecordError
-from ._model import Flow, FlowState, TokenSet
+from ._model import BINDING_HASH_SIZE, Flow, FlowState, TokenSet
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -81,16 +81,24 @@ def _structure_state(value: object, _: object) -> FlowState:
     return FlowState(_structure_str(value, str))
 
 
-def _structure_digest(value: object, _: object) -> bytes:
-    # A state hash is a whole SHA-256 digest (64 hex digits), a binding hash half of one; a
-    # version 1 record's binding hash was whole, and its first half is the same value.
-    text = _structure_str(value, str)
-    if len(text) not in (32, 64):
-        raise ValueError("not a digest")
-    return bytes.fromhex(text)
+_HEX = "0123456789abcdef"
 
 
-_converter.register_structure_hook(bytes, _structure_digest)
+def _digest(size: int, *, optional: bool = False) -> Any:
+    """A structure hook for a digest of ``size`` bytes, written as lowercase hex."""
+
+    def structure(value: object, _: object) -> bytes | None:
+        if value is None and optional:
+            return None
+        text = _structure_str(value, str)
+        # bytes.fromhex skips whitespace, so the text itself must be all hex, of the length.
+        if len(text) != 2 * size or text.strip(_HEX):
+            raise ValueError(f"not a {size}-byte digest in lowercase hex")
+        return bytes.fromhex(text)
+
+    return structure
+
+
 _converter.register_structure_hook(str, _structure_str)
 _converter.register_structure_hook(FlowState, _structure_state)
 _converter.register_structure_hook(float, _structure_time)
@@ -109,6 +117,8 @@ _converter.register_structure_hook(
         Flow,
         _converter,
         _cattrs_forbid_extra_keys=True,
+        state_hash=override(struct_hook=_digest(32)),
+        binding_hash=override(struct_hook=_digest(BINDING_HASH_SIZE, optional=True)),
         state_token=override(omit=True),
         binding=override(omit=True),
     ),
@@ -157,7 +167,8 @@ def _upgrade_v1(fields: dict[str, Any], cls: type[Any], client_id: str | None) -
             fields.pop(name, None)
         binding = fields.get("binding_hash")
         if isinstance(binding, str) and len(binding) == 64:
-            fields["binding_hash"] = binding[:32]  # version 2 keeps the first 128 bits
+            # Version 1 kept the whole SHA-256; version 2 keeps its first 128 bits.
+            fields["binding_hash"] = binding[: 2 * BINDING_HASH_SIZE]
         return fields
     if client_id is None:
         raise RecordError(

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from miroflow import Flow, FlowState, HttpResponse, TokenSet
-from miroflow.machine import hash_binding
+from miroflow.machine import hash_binding, hash_state
 
 __all__ = [
     "callback_queries",
@@ -20,6 +20,7 @@ __all__ = [
     "instants",
     "junk_queries",
     "printable_ascii",
+    "state_hashes",
     "token_responses",
     "token_sets",
     "tokens",
@@ -37,8 +38,9 @@ tokens = st.text(
     max_size=64,
 )
 decimal_ids = st.integers(min_value=1, max_value=2**70).map(str)
-#: SHA-256 digests, as flows hold them.
+#: Binding hashes and state hashes, as flows hold them.
 hashes = tokens.map(hash_binding)
+state_hashes = tokens.map(lambda state: hash_state("3074457363680401096", state))
 
 
 @st.composite
@@ -49,7 +51,7 @@ def flows(draw: st.DrawFn, state: FlowState | None = None) -> Flow:
     chosen = state if state is not None else draw(st.sampled_from(FlowState))
     return Flow(
         state=chosen,
-        state_hash=draw(hashes),
+        state_hash=draw(state_hashes),
         binding_hash=draw(st.none() | hashes),
         created_at=created,
         deadline=created + draw(st.floats(min_value=1, max_value=3600)),
