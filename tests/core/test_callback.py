@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import miroflow
+import miroflow.machine
 from miroflow.testing import strategies
 
 VECTORS = Path(__file__).parents[2] / "specs" / "vectors" / "wire"
@@ -20,17 +21,18 @@ CALLBACKS = json.loads((VECTORS / "callbacks.json").read_text())
 FIELDS = ("code", "state", "client_id", "team_id", "error", "error_description")
 
 
-def _fields(callback: miroflow.Callback) -> dict[str, str | None]:
+def _fields(callback: miroflow.machine.Callback) -> dict[str, str | None]:
     return {name: getattr(callback, name) for name in FIELDS}
 
 
 def _expect_malformed(query: str | bytes, parameter: str | None = None) -> str:
     with pytest.raises(miroflow.MalformedCallback) as caught:
-        miroflow.parse_callback(query)
+        miroflow.machine.parse_callback(query)
     error = caught.value
     assert error.status_code == 400
     assert error.code == "malformed_callback"
-    assert str(error) == error.message
+    # A malformed callback is the browser's to fix: the person and the operator read one text.
+    assert str(error) == error.detail == error.message
     if parameter is not None:
         assert parameter in error.message
     return error.message
@@ -42,15 +44,15 @@ def _expect_malformed(query: str | bytes, parameter: str | None = None) -> str:
 @pytest.mark.parametrize("case", CALLBACKS["valid"], ids=lambda case: case["name"])
 def test_valid_vectors_parse_to_their_values(case: dict[str, Any]) -> None:
     expected = {name: case["callback"].get(name) for name in FIELDS}
-    parsed = miroflow.parse_callback(case["query"])
+    parsed = miroflow.machine.parse_callback(case["query"])
     assert _fields(parsed) == expected
     assert parsed.is_error is (expected["error"] is not None)
 
 
 @pytest.mark.parametrize("case", CALLBACKS["valid"], ids=lambda case: case["name"])
 def test_bytes_input_parses_like_text(case: dict[str, Any]) -> None:
-    as_text = miroflow.parse_callback(case["query"])
-    assert miroflow.parse_callback(case["query"].encode("ascii")) == as_text
+    as_text = miroflow.machine.parse_callback(case["query"])
+    assert miroflow.machine.parse_callback(case["query"].encode("ascii")) == as_text
 
 
 @pytest.mark.parametrize("case", CALLBACKS["malformed"], ids=lambda case: case["name"])
@@ -60,7 +62,7 @@ def test_malformed_vectors_fail_naming_the_parameter(case: dict[str, Any]) -> No
 
 
 def test_miros_documented_example() -> None:
-    parsed = miroflow.parse_callback(
+    parsed = miroflow.machine.parse_callback(
         "code=eyJtaXJv...&state=123xyz&client_id=3074457363680401096&team_id=3074457362577833142"
     )
     assert parsed.code == "eyJtaXJv..."
@@ -97,13 +99,13 @@ def test_every_known_parameter_given_twice_is_an_error(name: str, make_second: A
 
 
 def test_a_space_encoded_as_plus_decodes_to_a_space() -> None:
-    parsed = miroflow.parse_callback("error=access_denied&error_description=No+thanks%21")
+    parsed = miroflow.machine.parse_callback("error=access_denied&error_description=No+thanks%21")
     assert parsed.error_description == "No thanks!"
 
 
 def test_bare_percent_sign_stays_literal() -> None:
     # "%zz" is no escape at all; the value keeps it rather than guessing.
-    assert miroflow.parse_callback("code=ab%zz").code == "ab%zz"
+    assert miroflow.machine.parse_callback("code=ab%zz").code == "ab%zz"
 
 
 @pytest.mark.parametrize("name", ["code", "state", "error_description"])
@@ -111,7 +113,7 @@ def test_values_are_bounded(name: str) -> None:
     base = {"code": "state=s", "state": "code=abc", "error_description": "error=access_denied"}[
         name
     ]
-    at_limit = miroflow.parse_callback(f"{base}&{name}={'a' * 4096}")
+    at_limit = miroflow.machine.parse_callback(f"{base}&{name}={'a' * 4096}")
     assert getattr(at_limit, name) == "a" * 4096
     _expect_malformed(f"{base}&{name}={'a' * 4097}", name)
 
@@ -124,7 +126,7 @@ def test_the_whole_query_is_bounded() -> None:
 
 @pytest.mark.parametrize("name", ["team_id", "client_id"])
 def test_ids_are_bounded_decimal_strings(name: str) -> None:
-    assert getattr(miroflow.parse_callback(f"code=a&{name}={'9' * 32}"), name) == "9" * 32
+    assert getattr(miroflow.machine.parse_callback(f"code=a&{name}={'9' * 32}"), name) == "9" * 32
     _expect_malformed(f"code=a&{name}={'9' * 33}", name)
     for bad in ("1e5", "+1", "0x1F", "1_000", " 1", "%201", "1%20"):
         _expect_malformed(f"code=a&{name}={bad}", name)
@@ -145,7 +147,7 @@ def test_a_code_with_a_space_is_malformed() -> None:
 
 
 def test_the_repr_hides_code_and_state() -> None:
-    parsed = miroflow.parse_callback("code=SECRETCODE123&state=SECRETSTATE456&team_id=1")
+    parsed = miroflow.machine.parse_callback("code=SECRETCODE123&state=SECRETSTATE456&team_id=1")
     assert "SECRETCODE123" not in repr(parsed)
     assert "SECRETSTATE456" not in repr(parsed)
     assert "team_id='1'" in repr(parsed)
@@ -165,9 +167,9 @@ def test_messages_never_echo_a_value() -> None:
 # --- properties ----------------------------------------------------------------------------
 
 
-def _outcome(query: str | bytes) -> miroflow.Callback | miroflow.MalformedCallback:
+def _outcome(query: str | bytes) -> miroflow.machine.Callback | miroflow.MalformedCallback:
     try:
-        return miroflow.parse_callback(query)
+        return miroflow.machine.parse_callback(query)
     except miroflow.MalformedCallback as error:
         return error
 
@@ -178,7 +180,7 @@ def _parses_or_malformed(query: str | bytes) -> None:
         assert parsed.status_code == 400
         assert parsed.message
         return
-    assert isinstance(parsed, miroflow.Callback)
+    assert isinstance(parsed, miroflow.machine.Callback)
     # Whatever comes out obeys the rules.
     assert (parsed.code is None) != (parsed.error is None)
     for name in FIELDS:
@@ -225,7 +227,7 @@ def test_well_formed_queries_parse_to_their_values(
 ) -> None:
     query = data.draw(strategies.callback_queries(state=state, client_id=client_id))
     expected = dict(part.split("=", 1) for part in query.split("&"))
-    parsed = miroflow.parse_callback(query)
+    parsed = miroflow.machine.parse_callback(query)
     assert parsed.code == expected.get("code")
     assert parsed.error == expected.get("error")
     assert parsed.state == state
@@ -233,7 +235,7 @@ def test_well_formed_queries_parse_to_their_values(
     if client_id is not None:
         assert parsed.client_id == client_id
     assert parsed.team_id == expected["team_id"]
-    assert miroflow.parse_callback(query.encode()) == parsed
+    assert miroflow.machine.parse_callback(query.encode()) == parsed
 
 
 @given(
@@ -252,10 +254,10 @@ def test_any_printable_value_round_trips_through_percent_encoding(
 ) -> None:
     pairs = [("code", code), ("state", state), *noise]
     query = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in pairs)
-    parsed = miroflow.parse_callback(query)
+    parsed = miroflow.machine.parse_callback(query)
     assert (parsed.code, parsed.state) == (code, state)
     denial = f"error=access_denied&error_description={quote(description)}&state={quote(state)}"
-    parsed = miroflow.parse_callback(denial)
+    parsed = miroflow.machine.parse_callback(denial)
     assert (parsed.error, parsed.error_description, parsed.state) == (
         "access_denied",
         description,

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import miroflow
+import miroflow.machine
 
 CLIENT_ID = "3074457363680401096"
 SECRET = "sEcReT-4f9a2c-never-printed"
@@ -19,6 +20,8 @@ ENV = {
     "MIRO_CLIENT_SECRET": SECRET,
     "MIRO_REDIRECT_URL": "https://app.example.com/miro/callback/",
 }
+#: What the person in the browser reads for any misconfiguration: never the operator's detail.
+PUBLIC_MESSAGE = miroflow.UsageError("operator detail").message
 
 
 def _config(**overrides: Any) -> miroflow.ClientConfig:
@@ -31,16 +34,24 @@ def _config(**overrides: Any) -> miroflow.ClientConfig:
     return miroflow.ClientConfig(**values)
 
 
+def _public_message_only(error: miroflow.ConfigError) -> str:
+    """The operator reads the detail; the person in the browser reads a fixed text."""
+    assert str(error) == error.detail
+    assert error.message == PUBLIC_MESSAGE
+    assert error.detail not in error.message
+    assert "Traceback" not in error.detail
+    assert SECRET not in f"{error.detail} {error.message} {error!r}"
+    return error.detail
+
+
 def _config_error(**overrides: Any) -> str:
+    """The detail of the ConfigError the configuration raises."""
     with pytest.raises(miroflow.ConfigError) as caught:
         _config(**overrides)
     error = caught.value
     assert isinstance(error, miroflow.UsageError)
     assert error.code == "config_error"
-    assert str(error) == error.message
-    assert "Traceback" not in error.message
-    assert SECRET not in error.message
-    return error.message
+    return _public_message_only(error)
 
 
 # --- defaults and the happy path ----------------------------------------------------------
@@ -48,13 +59,13 @@ def _config_error(**overrides: Any) -> str:
 
 def test_defaults_are_miros_endpoints_and_safe_policies() -> None:
     config = _config()
-    assert config.authorize_endpoint == miroflow.MIRO_AUTHORIZE_ENDPOINT
+    assert config.authorize_endpoint == miroflow.machine.MIRO_AUTHORIZE_ENDPOINT
     assert config.authorize_endpoint == "https://miro.com/oauth/authorize"
-    assert config.token_endpoint == miroflow.MIRO_TOKEN_ENDPOINT
+    assert config.token_endpoint == miroflow.machine.MIRO_TOKEN_ENDPOINT
     assert config.token_endpoint == "https://api.miro.com/v1/oauth/token"
-    assert config.revoke_endpoint == miroflow.MIRO_REVOKE_ENDPOINT
+    assert config.revoke_endpoint == miroflow.machine.MIRO_REVOKE_ENDPOINT
     assert config.revoke_endpoint == "https://api.miro.com/v2/oauth/revoke"
-    assert config.token_context_endpoint == miroflow.MIRO_TOKEN_CONTEXT_ENDPOINT
+    assert config.token_context_endpoint == miroflow.machine.MIRO_TOKEN_CONTEXT_ENDPOINT
     assert config.pkce is False
     assert config.team_policy is miroflow.TeamPolicy.ACCEPT_ANY
     assert config.unsolicited_policy is miroflow.UnsolicitedPolicy.REJECT
@@ -256,10 +267,10 @@ def test_from_env_names_the_missing_variable(variable: str, blank: str | None) -
         environ[variable] = blank
     with pytest.raises(miroflow.ConfigError) as caught:
         miroflow.ClientConfig.from_env(environ)
-    assert variable in caught.value.message
-    assert SECRET not in caught.value.message
+    detail = _public_message_only(caught.value)
+    assert variable in detail
     for other in set(ENV) - {variable}:
-        assert other not in caught.value.message
+        assert other not in detail
 
 
 def test_from_env_strips_surrounding_whitespace() -> None:
@@ -358,8 +369,9 @@ def test_the_secret_never_shows_in_a_config_error(secret: str, broken: dict[str,
     with pytest.raises(miroflow.ConfigError) as caught:
         _config(client_secret=secret, **broken)
     error = caught.value
-    assert secret not in f"{error} {error!r} {error.args}"
-    assert "SeCrEt" not in f"{error} {error!r} {error.args}"
+    text = f"{error} {error!r} {error.args} {error.detail} {error.message}"
+    assert secret not in text
+    assert "SeCrEt" not in text
 
 
 @given(secret=secrets_text)
@@ -367,4 +379,5 @@ def test_the_secret_never_shows_in_a_from_env_error(secret: str) -> None:
     environ = {"MIRO_CLIENT_SECRET": secret, "MIRO_CLIENT_ID": "x", "MIRO_REDIRECT_URL": "/cb"}
     with pytest.raises(miroflow.ConfigError) as caught:
         miroflow.ClientConfig.from_env(environ)
-    assert "SeCrEt" not in f"{caught.value} {caught.value!r}"
+    error = caught.value
+    assert "SeCrEt" not in f"{error} {error!r} {error.detail} {error.message}"

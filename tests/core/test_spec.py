@@ -8,6 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 import miroflow
+import miroflow.machine
+import miroflow.records
 from miroflow import simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +31,7 @@ def _rows(document: dict[str, object]) -> set[tuple[object, ...]]:
 
 def test_flow_spec_file_equals_the_table_in_both_directions() -> None:
     on_disk = json.loads((ROOT / "specs" / "flow.json").read_text())
-    from_code = miroflow.table_to_spec(miroflow.TABLE, machine="flow")
+    from_code = miroflow.machine.table_to_spec(miroflow.machine.TABLE, machine="flow")
     # Every row of the table is in the file, and every row of the file is in the table.
     assert _rows(from_code) - _rows(on_disk) == set()
     assert _rows(on_disk) - _rows(from_code) == set()
@@ -38,7 +40,7 @@ def test_flow_spec_file_equals_the_table_in_both_directions() -> None:
 
 def test_simulator_spec_file_equals_its_table() -> None:
     on_disk = json.loads((ROOT / "specs" / "simulator.json").read_text())
-    from_code = miroflow.table_to_spec(simulator.TABLE, machine="simulator")
+    from_code = miroflow.machine.table_to_spec(simulator.TABLE, machine="simulator")
     assert _rows(from_code) - _rows(on_disk) == set()
     assert _rows(on_disk) - _rows(from_code) == set()
     assert on_disk == from_code
@@ -48,10 +50,10 @@ def test_simulator_spec_file_equals_its_table() -> None:
 def test_every_table_key_is_one_spec_row() -> None:
     on_disk = json.loads((ROOT / "specs" / "flow.json").read_text())
     keys = {(row["from"], row["input"]) for row in on_disk["transitions"]}
-    assert len(keys) == len(on_disk["transitions"]) == len(miroflow.TABLE)
+    assert len(keys) == len(on_disk["transitions"]) == len(miroflow.machine.TABLE)
     table_keys = {
         (None if state is None else state.value, input_type.__name__)
-        for state, input_type in miroflow.TABLE
+        for state, input_type in miroflow.machine.TABLE
     }
     assert keys == table_keys
 
@@ -66,8 +68,8 @@ def test_generated_files_are_fresh() -> None:
 
 
 def test_diagram_has_an_edge_for_every_non_absorbing_target() -> None:
-    diagram = miroflow.table_to_mermaid(miroflow.TABLE)
-    for (state, _), rule in miroflow.TABLE.items():
+    diagram = miroflow.machine.table_to_mermaid(miroflow.machine.TABLE)
+    for (state, _), rule in miroflow.machine.TABLE.items():
         source = "[*]" if state is None else state.value
         for target in rule.targets:
             if target is state:

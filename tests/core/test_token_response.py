@@ -13,11 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import miroflow
+import miroflow.machine
 from miroflow.testing import strategies
 
 VECTORS = Path(__file__).parents[2] / "specs" / "vectors" / "wire"
 RESPONSES = json.loads((VECTORS / "token_responses.json").read_text())
 NOW = float(RESPONSES["now"])
+CLIENT_ID: str = RESPONSES["client_id"]
+#: What the person in the browser reads for every token-endpoint failure.
+PUBLIC_MESSAGE = miroflow.TokenEndpointError("operator detail").message
 
 
 def _response(case: dict[str, Any]) -> miroflow.HttpResponse:
@@ -46,7 +50,15 @@ def _ok(**changes: Any) -> bytes:
 
 
 def _parse(status: int, body: bytes) -> miroflow.TokenSet:
-    return miroflow.parse_token_response(miroflow.HttpResponse(status=status, body=body), now=NOW)
+    response = miroflow.HttpResponse(status=status, body=body)
+    return miroflow.machine.parse_token_response(response, now=NOW, client_id=CLIENT_ID)
+
+
+def _public_message_only(error: miroflow.TokenEndpointError) -> None:
+    """The person reads the fixed text; the detail (statuses, Miro's words) is the operator's."""
+    assert str(error) == error.detail
+    assert error.message == PUBLIC_MESSAGE
+    assert error.detail not in error.message
 
 
 # --- recorded answers ----------------------------------------------------------------------
@@ -55,9 +67,12 @@ def _parse(status: int, body: bytes) -> miroflow.TokenSet:
 @pytest.mark.parametrize("case", RESPONSES["tokens"], ids=lambda case: case["name"])
 def test_token_vectors(case: dict[str, Any]) -> None:
     expected = dict(case["token_set"], scopes=tuple(case["token_set"]["scopes"]))
-    tokens = miroflow.parse_token_response(_response(case), now=NOW)
+    tokens = miroflow.machine.parse_token_response(_response(case), now=NOW, client_id=CLIENT_ID)
     assert tokens == miroflow.TokenSet(**expected)
-    assert tokens.key == miroflow.TokenKey(user_id=expected["user_id"], team_id=expected["team_id"])
+    assert tokens.client_id == CLIENT_ID
+    assert tokens.key == miroflow.TokenKey(
+        client_id=CLIENT_ID, user_id=expected["user_id"], team_id=expected["team_id"]
+    )
     assert tokens.access_token not in repr(tokens)
     if tokens.refresh_token is not None:
         assert tokens.refresh_token not in repr(tokens)
@@ -66,7 +81,7 @@ def test_token_vectors(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", RESPONSES["rejected"], ids=lambda case: case["name"])
 def test_rejection_vectors(case: dict[str, Any]) -> None:
     with pytest.raises(miroflow.TokenRequestRejected) as caught:
-        miroflow.parse_token_response(_response(case), now=NOW)
+        miroflow.machine.parse_token_response(_response(case), now=NOW, client_id=CLIENT_ID)
     error = caught.value
     assert (error.http_status, error.error, error.description) == (
         case["http_status"],
@@ -76,22 +91,26 @@ def test_rejection_vectors(case: dict[str, Any]) -> None:
     assert isinstance(error, miroflow.TokenEndpointError)
     assert error.status_code == 502
     assert error.code == "token_request_rejected"
-    assert f"HTTP {case['http_status']}" in error.message
-    assert case["error"] in error.message
+    assert f"HTTP {case['http_status']}" in error.detail
+    assert case["error"] in error.detail
+    _public_message_only(error)
+    assert case["error"] not in error.message
 
 
 @pytest.mark.parametrize("case", RESPONSES["malformed"], ids=lambda case: case["name"])
 def test_malformed_vectors(case: dict[str, Any]) -> None:
     with pytest.raises(miroflow.TokenResponseMalformed) as caught:
-        miroflow.parse_token_response(_response(case), now=NOW)
+        miroflow.machine.parse_token_response(_response(case), now=NOW, client_id=CLIENT_ID)
     error = caught.value
     assert error.status_code == 502
     assert error.code == "token_response_malformed"
-    assert case["reason"] in error.message
+    assert case["reason"] in error.detail
+    _public_message_only(error)
 
 
 def test_miros_documented_success() -> None:
     tokens = _parse(200, _ok())
+    assert tokens.client_id == CLIENT_ID
     assert tokens.access_token == "ACCESSTOKENVALUE"
     assert tokens.refresh_token == "REFRESHTOKENVALUE"
     assert tokens.user_id == "3458764517517852417"
@@ -142,6 +161,7 @@ def test_any_error_status_is_rejected_even_with_tokens(status: int) -> None:
         _parse(status, _ok())
     assert caught.value.http_status == status
     assert "ACCESSTOKENVALUE" not in caught.value.message
+    assert "ACCESSTOKENVALUE" not in caught.value.detail
 
 
 def test_miro_error_text_is_bounded() -> None:
@@ -150,7 +170,8 @@ def test_miro_error_text_is_bounded() -> None:
         _parse(401, body)
     assert caught.value.description is not None
     assert len(caught.value.description) <= 300
-    assert len(caught.value.message) < 500
+    assert len(caught.value.detail) < 500
+    _public_message_only(caught.value)
 
 
 def test_huge_numbers_elsewhere_do_not_hurt() -> None:
@@ -172,7 +193,7 @@ def test_tokens_never_appear_in_messages(access: str, refresh: str, field: str, 
     try:
         tokens = _parse(200, body)
     except miroflow.TokenEndpointError as error:
-        text = f"{error} {error!r} {error.message}"
+        text = f"{error} {error!r} {error.message} {error.detail}"
     else:
         text = f"{tokens!r} {tokens}"
     assert access not in text
@@ -184,7 +205,7 @@ def test_tokens_never_appear_in_messages(access: str, refresh: str, field: str, 
 
 def _outcome(response: miroflow.HttpResponse) -> miroflow.TokenSet | miroflow.TokenEndpointError:
     try:
-        return miroflow.parse_token_response(response, now=NOW)
+        return miroflow.machine.parse_token_response(response, now=NOW, client_id=CLIENT_ID)
     except miroflow.TokenEndpointError as error:
         return error
 
@@ -193,12 +214,14 @@ def _parses_or_fails_typed(response: miroflow.HttpResponse) -> None:
     tokens = _outcome(response)  # anything else escapes and fails the test
     if isinstance(tokens, miroflow.TokenEndpointError):
         assert isinstance(tokens, miroflow.TokenRequestRejected | miroflow.TokenResponseMalformed)
-        assert tokens.message
+        assert tokens.detail
+        _public_message_only(tokens)
         if isinstance(tokens, miroflow.TokenRequestRejected):
             assert tokens.http_status == response.status
         return
     assert response.status == 200
     assert isinstance(tokens, miroflow.TokenSet)
+    assert tokens.client_id == CLIENT_ID
     assert tokens.user_id.isdigit()
     assert tokens.team_id.isdigit()
     assert tokens.expires_at is None or NOW < tokens.expires_at < NOW + 10 * 366 * 86400
@@ -251,6 +274,7 @@ def test_arbitrary_json_objects_parse_or_fail_typed(status: int, document: dict[
     expires_in=st.none() | st.integers(1, 10 * 365 * 24 * 3600),
     as_numbers=st.booleans(),
     now=strategies.instants,
+    client_id=strategies.decimal_ids,
 )
 def test_valid_answers_parse_to_their_values(
     user_id: str,
@@ -260,6 +284,7 @@ def test_valid_answers_parse_to_their_values(
     expires_in: int | None,
     as_numbers: bool,
     now: float,
+    client_id: str,
 ) -> None:
     document: dict[str, Any] = {
         "user_id": int(user_id) if as_numbers else user_id,
@@ -273,7 +298,9 @@ def test_valid_answers_parse_to_their_values(
     if expires_in is not None:
         document["expires_in"] = expires_in
     response = miroflow.HttpResponse(status=200, body=json.dumps(document).encode())
-    assert miroflow.parse_token_response(response, now=now) == miroflow.TokenSet(
+    parsed = miroflow.machine.parse_token_response(response, now=now, client_id=client_id)
+    assert parsed == miroflow.TokenSet(
+        client_id=client_id,
         access_token=access,
         refresh_token=refresh,
         user_id=user_id,

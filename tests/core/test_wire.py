@@ -13,6 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import miroflow
+import miroflow.machine
 from miroflow.testing import strategies
 
 VECTORS = Path(__file__).parents[2] / "specs" / "vectors" / "wire"
@@ -50,19 +51,21 @@ def _form(request: miroflow.HttpRequest) -> dict[str, str]:
 
 def test_code_challenge_matches_rfc_7636_appendix_b() -> None:
     assert PKCE["code_challenge_method"] == "S256"
-    assert miroflow.code_challenge(PKCE["code_verifier"]) == PKCE["code_challenge"]
+    assert miroflow.machine.code_challenge(PKCE["code_verifier"]) == PKCE["code_challenge"]
 
 
 def test_b64url_is_unpadded_and_url_safe() -> None:
-    assert miroflow.b64url(b"\xfb\xff\xfe") == "-__-"
-    assert miroflow.b64url(bytes(32)) == "A" * 43
-    assert miroflow.b64url(b"") == ""
+    assert miroflow.machine.b64url(b"\xfb\xff\xfe") == "-__-"
+    assert miroflow.machine.b64url(bytes(32)) == "A" * 43
+    assert miroflow.machine.b64url(b"") == ""
 
 
 def test_code_challenge_of_a_non_ascii_verifier_is_a_usage_error() -> None:
     # RFC 7636 verifiers are ASCII; anything else is the caller's bug, told as such.
-    with pytest.raises(miroflow.UsageError, match="code_verifier"):
-        miroflow.code_challenge("é" * 43)
+    with pytest.raises(miroflow.UsageError, match="code_verifier") as caught:
+        miroflow.machine.code_challenge("é" * 43)
+    assert "é" not in caught.value.detail
+    assert "code_verifier" not in caught.value.message
 
 
 # --- the authorization link ---------------------------------------------------------------
@@ -71,7 +74,7 @@ def test_code_challenge_of_a_non_ascii_verifier_is_a_usage_error() -> None:
 @pytest.mark.parametrize("case", AUTHORIZE, ids=lambda case: case["name"])
 def test_authorize_vectors(case: dict[str, Any]) -> None:
     config = _config(**case["config"])
-    url = miroflow.authorize_url(
+    url = miroflow.machine.authorize_url(
         config,
         case["state"],
         team_id=case.get("team_id"),
@@ -86,8 +89,8 @@ def test_authorize_vectors(case: dict[str, Any]) -> None:
 
 def test_authorize_url_carries_exactly_miros_parameters() -> None:
     config = _config()
-    url = miroflow.authorize_url(config, "the-state")
-    assert url.startswith(miroflow.MIRO_AUTHORIZE_ENDPOINT + "?")
+    url = miroflow.machine.authorize_url(config, "the-state")
+    assert url.startswith(miroflow.machine.MIRO_AUTHORIZE_ENDPOINT + "?")
     assert _query(url) == {
         "response_type": ["code"],
         "client_id": [CLIENT_ID],
@@ -97,7 +100,7 @@ def test_authorize_url_carries_exactly_miros_parameters() -> None:
 
 
 def test_authorize_url_with_team_and_pkce() -> None:
-    url = miroflow.authorize_url(
+    url = miroflow.machine.authorize_url(
         _config(pkce=True), "s", team_id="3074457362577833142", code_verifier=PKCE["code_verifier"]
     )
     query = _query(url)
@@ -109,7 +112,7 @@ def test_authorize_url_with_team_and_pkce() -> None:
 
 def test_authorize_url_keeps_the_endpoints_own_query() -> None:
     config = _config(authorize_endpoint="https://sim.example/oauth/authorize?realm=rest&x=1")
-    query = _query(miroflow.authorize_url(config, "s"))
+    query = _query(miroflow.machine.authorize_url(config, "s"))
     assert query["realm"] == ["rest"]
     assert query["x"] == ["1"]
     assert query["response_type"] == ["code"]
@@ -153,7 +156,7 @@ def test_parse_qs_of_the_link_gives_back_exactly_the_inputs(
     base = "http://127.0.0.1:8000" if loopback else "https://app.example.com"
     redirect_uri = f"{base}/{path}{'/' if trailing_slash else ''}"
     config = _config(client_id=client_id, redirect_uri=redirect_uri)
-    url = miroflow.authorize_url(config, state, team_id=team_id, code_verifier=verifier)
+    url = miroflow.machine.authorize_url(config, state, team_id=team_id, code_verifier=verifier)
     expected = {
         "response_type": ["code"],
         "client_id": [client_id],
@@ -163,7 +166,7 @@ def test_parse_qs_of_the_link_gives_back_exactly_the_inputs(
     if team_id is not None:
         expected["team_id"] = [team_id]
     if verifier is not None:
-        expected["code_challenge"] = [miroflow.code_challenge(verifier)]
+        expected["code_challenge"] = [miroflow.machine.code_challenge(verifier)]
         expected["code_challenge_method"] = ["S256"]
     assert _query(url) == expected
     assert url.isascii()
@@ -188,7 +191,7 @@ def _assert_safe(request: miroflow.HttpRequest, secret: str) -> None:
 
 def test_code_exchange_vector(vector_config: miroflow.ClientConfig) -> None:
     vector = REQUESTS["exchange"]
-    request = miroflow.token_request(vector_config, vector["code"])
+    request = miroflow.machine.token_request(vector_config, vector["code"])
     assert request.method == vector["method"]
     assert request.url == vector["url"]
     assert request.header("content-type") == vector["content_type"]
@@ -200,7 +203,7 @@ def test_code_exchange_vector(vector_config: miroflow.ClientConfig) -> None:
 
 def test_code_exchange_with_pkce_vector(vector_config: miroflow.ClientConfig) -> None:
     vector = REQUESTS["exchange_pkce"]
-    request = miroflow.token_request(
+    request = miroflow.machine.token_request(
         vector_config, vector["code"], code_verifier=vector["code_verifier"]
     )
     assert _form(request) == vector["form"]
@@ -209,7 +212,7 @@ def test_code_exchange_with_pkce_vector(vector_config: miroflow.ClientConfig) ->
 
 def test_refresh_vector(vector_config: miroflow.ClientConfig) -> None:
     vector = REQUESTS["refresh"]
-    request = miroflow.refresh_request(vector_config, vector["refresh_token"])
+    request = miroflow.machine.refresh_request(vector_config, vector["refresh_token"])
     assert request.method == vector["method"]
     assert request.url == vector["url"]
     assert request.header("Content-Type") == vector["content_type"]
@@ -222,9 +225,9 @@ def test_refresh_vector(vector_config: miroflow.ClientConfig) -> None:
 
 def test_revoke_vector(vector_config: miroflow.ClientConfig) -> None:
     vector = REQUESTS["revoke"]
-    request = miroflow.revoke_request(vector_config, vector["access_token"])
+    request = miroflow.machine.revoke_request(vector_config, vector["access_token"])
     assert request.method == vector["method"]
-    assert request.url == vector["url"] == miroflow.MIRO_REVOKE_ENDPOINT
+    assert request.url == vector["url"] == miroflow.machine.MIRO_REVOKE_ENDPOINT
     assert request.header("Content-Type") == vector["content_type"]
     assert json.loads(request.body) == vector["json"]
     _assert_safe(request, REQUESTS["config"]["client_secret"])
@@ -234,14 +237,17 @@ def test_revoke_vector(vector_config: miroflow.ClientConfig) -> None:
 @pytest.mark.parametrize(
     ("build", "argument"),
     [
-        (miroflow.token_request, "code"),
-        (miroflow.refresh_request, "refresh token"),
-        (miroflow.revoke_request, "access token"),
+        (miroflow.machine.token_request, "code"),
+        (miroflow.machine.refresh_request, "refresh token"),
+        (miroflow.machine.revoke_request, "access token"),
     ],
 )
 def test_an_empty_credential_is_a_usage_error(build: Any, argument: str) -> None:
-    with pytest.raises(miroflow.UsageError, match=argument):
+    with pytest.raises(miroflow.UsageError, match=argument) as caught:
         build(_config(), "")
+    # The detail names the argument for the developer; the person reads a fixed text.
+    assert argument in caught.value.detail
+    assert argument not in caught.value.message
 
 
 form_text = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=64)
@@ -259,7 +265,7 @@ def test_code_exchange_form_parses_back_exactly(
 ) -> None:
     redirect_uri = f"https://app.example.com/{path}{'/' if trailing_slash else ''}"
     config = _config(client_secret=secret, redirect_uri=redirect_uri)
-    request = miroflow.token_request(config, code, code_verifier=verifier)
+    request = miroflow.machine.token_request(config, code, code_verifier=verifier)
     expected = {
         "grant_type": "authorization_code",
         "code": code,
@@ -276,7 +282,7 @@ def test_code_exchange_form_parses_back_exactly(
 
 @given(refresh_token=form_text, secret=form_text)
 def test_refresh_form_parses_back_exactly(refresh_token: str, secret: str) -> None:
-    request = miroflow.refresh_request(_config(client_secret=secret), refresh_token)
+    request = miroflow.machine.refresh_request(_config(client_secret=secret), refresh_token)
     assert _form(request) == {
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
@@ -287,7 +293,7 @@ def test_refresh_form_parses_back_exactly(refresh_token: str, secret: str) -> No
 
 @given(access_token=form_text, secret=form_text)
 def test_revoke_body_parses_back_exactly(access_token: str, secret: str) -> None:
-    request = miroflow.revoke_request(_config(client_secret=secret), access_token)
+    request = miroflow.machine.revoke_request(_config(client_secret=secret), access_token)
     assert json.loads(request.body) == {
         "accessToken": access_token,
         "clientId": CLIENT_ID,
@@ -299,9 +305,9 @@ def test_revoke_body_parses_back_exactly(access_token: str, secret: str) -> None
 def test_the_secret_never_shows_in_a_request_repr(secret: str, code: str) -> None:
     config = _config(client_secret=secret)
     for request in (
-        miroflow.token_request(config, code),
-        miroflow.refresh_request(config, code),
-        miroflow.revoke_request(config, code),
+        miroflow.machine.token_request(config, code),
+        miroflow.machine.refresh_request(config, code),
+        miroflow.machine.revoke_request(config, code),
     ):
         assert secret not in repr(request)
         assert secret not in request.url
