@@ -16,7 +16,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from miroflow import code_challenge
+from miroflow.machine import code_challenge
 from miroflow.simulator import CodeState, PairState
 
 INVALID_CODE = {

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from miroflow import HttpRequest, parse_token_response
+from miroflow import HttpRequest
+from miroflow.machine import parse_token_response
 from miroflow.simulator import PairState, append_query
 
 DAY = 24 * 3600.0
