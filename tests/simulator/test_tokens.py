@@ -127,7 +127,9 @@ def test_non_expiring_app_gets_no_refresh_token(helpers: Any) -> None:
     pair = _pair(harness, helpers)
     assert "refresh_token" not in pair and "expires_in" not in pair
     assert harness.context(pair["access_token"], helpers.T0 + 400 * DAY).status == 200
-    tokens = parse_token_response(harness.redeem(harness.issue(), helpers.T0), now=helpers.T0)
+    tokens = parse_token_response(
+        harness.redeem(harness.issue(), helpers.T0), now=helpers.T0, client_id="1"
+    )
     assert tokens.refresh_token is None and tokens.expires_at is None
 
 
@@ -136,7 +138,8 @@ def test_big_team_ids_come_as_bare_json_numbers(harness: Any, helpers: Any) -> N
     response = harness.redeem(harness.issue(), helpers.T0)
     assert f'"team_id":{helpers.ALPHA},'.encode() in response.body
     assert int(helpers.ALPHA) > 2**53
-    assert parse_token_response(response, now=helpers.T0).team_id == helpers.ALPHA
+    tokens = parse_token_response(response, now=helpers.T0, client_id="1")
+    assert tokens.team_id == helpers.ALPHA
 
 
 def test_parameters_accepted_in_the_query(harness: Any, helpers: Any) -> None:
