@@ -47,10 +47,6 @@ class Callback:
         return self.error is not None
 
 
-def _printable(value: str) -> bool:
-    return value.isascii() and value.isprintable()
-
-
 def parse_callback(query: str | bytes) -> Callback:
     """Parse the raw query string of the callback request (without the leading ``?``)."""
     if isinstance(query, bytes):
@@ -62,33 +58,33 @@ def parse_callback(query: str | bytes) -> Callback:
         raise MalformedCallback(
             f"The callback's query string is longer than {MAX_QUERY_LENGTH} characters."
         )
+    # One pass. Every known parameter given lands in ``found`` (an empty value as ""), so a
+    # second one is seen at once; empty values count as absent afterwards.
     found: dict[str, str] = {}
-    seen: set[str] = set()
     for part in query.split("&"):
         if not part:
             continue
-        raw_name, _, raw_value = part.partition("=")
-        name = _decode_name(raw_name)
+        raw_name, _, value = part.partition("=")
+        name = raw_name if "%" not in raw_name and "+" not in raw_name else _decode_name(raw_name)
         if name not in _KNOWN:
             continue  # unknown, or not valid UTF-8 and so none of ours: ignored either way
-        if name in seen:
+        if name in found:
             raise MalformedCallback(
                 f"The callback gives the parameter {name!r} more than once; miroflow never "
                 "picks one of several values."
             )
-        seen.add(name)
-        value = _decode(raw_value, name)
-        if not value:
-            continue  # an empty value counts as absent
+        if "%" in value or "+" in value:
+            value = _decode(value, name)
         if len(value) > MAX_VALUE_LENGTH:
             raise MalformedCallback(
                 f"The callback's {name!r} is longer than {MAX_VALUE_LENGTH} characters."
             )
-        if not _printable(value):
+        if not (value.isascii() and value.isprintable()):
             raise MalformedCallback(
                 f"The callback's {name!r} holds characters other than printable ASCII."
             )
         found[name] = value
+    found = {name: value for name, value in found.items() if value}
     for name in ("client_id", "team_id"):
         identifier = found.get(name)
         if identifier is not None and (not identifier.isdigit() or len(identifier) > MAX_ID_LENGTH):

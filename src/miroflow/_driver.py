@@ -85,8 +85,9 @@ class Driver:
 
     def _advance(self, flow: Flow | None, event: Input, now: float) -> Step:
         result = step(flow, event, config=self.config, now=now)
-        if self._observe is not None:
-            self._observe(
+        observe = self._observe
+        if observe is not None:
+            observe(
                 Transition(
                     now=now,
                     before=None if flow is None else flow.state,
@@ -101,7 +102,8 @@ class Driver:
     def _start(
         self, binding_cookie: str | None, team_id: str | None, return_path: str | None
     ) -> Procedure:
-        """Make a flow, then send the browser to Miro (which saves it)."""
+        """Make a flow, then send the browser to Miro (which saves it). Not a generator
+        itself: it makes the flow at once and hands back the procedure that sends it."""
         now = self._clock()
         entropy = self._entropy(ENTROPY_BYTES)
         if len(entropy) != ENTROPY_BYTES:
@@ -112,7 +114,7 @@ class Driver:
             entropy=entropy, binding_cookie=binding_cookie, team_id=team_id, return_path=return_path
         )
         pending = self._advance(None, started, now).flow
-        return (yield from self._carry_out(pending, _USER_REDIRECTED, now))
+        return self._carry_out(pending, _USER_REDIRECTED, now)
 
     def _callback(self, query: str | bytes, binding_cookie: str | None) -> Procedure:
         """Parse Miro's redirect back, claim its flow, and let the machine take it from there."""

@@ -88,26 +88,28 @@ class MemoryTokenStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records: dict[TokenKey, StoredTokens] = {}
+        # Keyed by a plain tuple of the TokenKey's fields: hashed in C, and no TokenKey is
+        # built on the way in.
+        self._records: dict[tuple[str, str, str], StoredTokens] = {}
 
     def get(self, key: TokenKey) -> StoredTokens | None:
         with self._lock:
-            return self._records.get(key)
+            return self._records.get((key.client_id, key.user_id, key.team_id))
 
     def put(self, tokens: TokenSet, *, expected_version: int | None = None) -> StoredTokens:
-        key = tokens.key
+        key = (tokens.client_id, tokens.user_id, tokens.team_id)
         with self._lock:
             current = self._records.get(key)
             version = 0 if current is None else current.version
             if expected_version is not None and expected_version != version:
-                raise StaleTokenWrite.for_key(key, found=version, expected=expected_version)
+                raise StaleTokenWrite.for_key(tokens.key, found=version, expected=expected_version)
             record = StoredTokens(tokens=tokens, version=version + 1)
             self._records[key] = record
             return record
 
     def delete(self, key: TokenKey) -> None:
         with self._lock:
-            self._records.pop(key, None)
+            self._records.pop((key.client_id, key.user_id, key.team_id), None)
 
 
 class AsyncMemoryFlowStore:
