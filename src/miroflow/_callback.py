@@ -16,6 +16,7 @@ Every failure is a ``MalformedCallback`` (HTTP 400) whose message names the para
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote_plus
 
 import attrs
@@ -122,9 +123,15 @@ def _decode_name(raw: str) -> str | None:
         return None
 
 
+#: A percent sign not followed by two hex digits: unquote() would keep it literally.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _decode(raw: str, name: str) -> str:
     if "%" not in raw and "+" not in raw:
         return raw
+    if _BAD_ESCAPE.search(raw):
+        raise MalformedCallback(f"The callback's {name!r} holds an invalid percent escape.")
     try:
         return unquote_plus(raw, errors="strict")
     except UnicodeDecodeError:

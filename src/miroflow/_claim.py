@@ -18,6 +18,7 @@ import enum
 from ._errors import (
     BindingMismatch,
     CallbackError,
+    ClockSkew,
     FlowExpired,
     MissingBindingCookie,
     StateAlreadyUsed,
@@ -25,9 +26,26 @@ from ._errors import (
     UsageError,
 )
 from ._machine import overdue
-from ._model import Flow
+from ._model import Flow, hash_binding, is_issued_token
 
-__all__ = ["ClaimOutcome", "claim_error", "claim_outcome"]
+__all__ = ["CLOCK_TOLERANCE", "ClaimOutcome", "claim_error", "claim_outcome", "presented_binding"]
+
+#: How far before a flow's creation a callback may arrive (clocks of two workers disagree by a
+#: little); further back, the clock went back and the flow's deadline cannot be trusted.
+CLOCK_TOLERANCE = 60.0
+
+#: The binding hash of a cookie that is present but is not one this library issued: it is no
+#: browser's binding, so it never matches a stored one.
+_NO_BINDING = b""
+
+
+def presented_binding(cookie: str | None) -> bytes | None:
+    """What a callback's binding cookie presents to a claim: None when there is none, the hash
+    of one this library could have issued, and otherwise a value that matches nothing (a
+    malformed cookie, a lone surrogate included, is never hashed)."""
+    if not cookie:
+        return None
+    return hash_binding(cookie) if is_issued_token(cookie) else _NO_BINDING
 
 
 class ClaimOutcome(str, enum.Enum):
@@ -37,8 +55,11 @@ class ClaimOutcome(str, enum.Enum):
     CLAIMED = "claimed"
     #: The flow's deadline passed. If this callback won it, ``ClockAdvanced`` expires it.
     EXPIRED = "expired"
-    #: No such flow: never saved here, or forgotten after its retention.
+    #: No such flow: never saved here, or forgotten after its retention (or a state of a
+    #: form this library never issues, refused before any look-up).
     UNKNOWN = "unknown"
+    #: The callback is dated before its flow was made: the clock went back.
+    CLOCK_SKEW = "clock_skew"
     #: The browser sent no binding cookie, so it cannot be the one that started the flow.
     MISSING_COOKIE = "missing_cookie"
     #: The browser's binding is not the one the flow was started with.
@@ -54,6 +75,8 @@ def claim_outcome(
     given the binding hash this callback presented and the time."""
     if flow is None or now >= flow.forget_at:
         return ClaimOutcome.UNKNOWN
+    if now < flow.created_at - CLOCK_TOLERANCE:
+        return ClaimOutcome.CLOCK_SKEW
     if overdue(flow, now) is not None:
         return ClaimOutcome.EXPIRED
     if won:
@@ -75,6 +98,8 @@ def claim_error(outcome: ClaimOutcome, flow: Flow | None, now: float) -> Callbac
         return BindingMismatch()
     if outcome is ClaimOutcome.ALREADY_USED:
         return StateAlreadyUsed()
+    if outcome is ClaimOutcome.CLOCK_SKEW and flow is not None:
+        return ClockSkew(flow.created_at - now)
     late = None if flow is None else overdue(flow, now)
     if outcome is ClaimOutcome.EXPIRED and late is not None:
         return FlowExpired(late)

@@ -15,7 +15,7 @@ from ._answer import Answer
 from ._config import ClientConfig
 from ._driver import ClaimFlow, Driver, Observer, Procedure
 from ._errors import MiroflowError
-from ._events import SaveFlow, SendTokenRequest, StoreTokens
+from ._events import RevokeTokens, SaveFlow, SendTokenRequest, StoreTokens
 from ._ports import (
     AsyncFlowStore,
     AsyncTokenStore,
@@ -39,6 +39,7 @@ def _ports(flows: Any, tokens: Any, transport: Any) -> dict[type[Any], Callable[
         ClaimFlow: lambda op: flows.claim(op.state_hash, op.binding_hash),
         SaveFlow: lambda op: flows.save(op.flow),
         SendTokenRequest: lambda op: transport.send(op.request),
+        RevokeTokens: lambda op: transport.send(op.request),
         StoreTokens: lambda op: tokens.put(op.tokens),
     }
 

@@ -16,14 +16,22 @@ import attrs
 
 from ._answer import Answer
 from ._callback import parse_callback
-from ._claim import ClaimOutcome, claim_error, claim_outcome
+from ._claim import ClaimOutcome, claim_error, claim_outcome, presented_binding
 from ._config import ClientConfig
-from ._errors import CallbackError, InvalidTransition, StoreError, TransportError, UsageError
+from ._errors import (
+    CallbackError,
+    InvalidTransition,
+    StoreError,
+    TransportError,
+    UnknownState,
+    UsageError,
+)
 from ._events import (
     CallbackReceived,
     ClockAdvanced,
     FlowStarted,
     Input,
+    RevokeTokens,
     SaveFlow,
     SendTokenRequest,
     Step,
@@ -34,8 +42,9 @@ from ._events import (
     UserRedirected,
 )
 from ._machine import ENTROPY_BYTES, error_answer, step
-from ._model import Flow, FlowState, hash_binding, hash_state
+from ._model import Flow, FlowState, hash_state, is_issued_token
 from ._ports import Clock, Entropy
+from ._wire import revoke_request
 
 __all__ = ["ClaimFlow", "Driver", "Observer", "Operation", "Procedure", "Transition"]
 
@@ -48,7 +57,7 @@ class ClaimFlow:
     binding_hash: bytes | None
 
 
-Operation = ClaimFlow | SaveFlow | SendTokenRequest | StoreTokens
+Operation = ClaimFlow | SaveFlow | SendTokenRequest | StoreTokens | RevokeTokens
 Procedure = Generator[Operation, Any, Answer]
 
 
@@ -126,7 +135,11 @@ class Driver:
         if callback.state is None:
             unsolicited = UnsolicitedCallbackReceived(callback=callback)
             return (yield from self._carry_out(None, unsolicited, now))
-        presented = hash_binding(binding_cookie) if binding_cookie else None
+        if not is_issued_token(callback.state):
+            # Not a state this app could have issued (too long, another alphabet): no flow
+            # can match, so no store is asked.
+            return error_answer(UnknownState())
+        presented = presented_binding(binding_cookie)
         claim = ClaimFlow(
             state_hash=hash_state(self.config.client_id, callback.state), binding_hash=presented
         )
@@ -156,8 +169,13 @@ class Driver:
                 try:
                     answered = yield effect
                 except TransportError as error:
+                    if type(effect) is RevokeTokens:
+                        continue  # best effort: the reply already says what happened
                     awaited = TransportFailed(error=error)
                 except StoreError as error:
+                    if type(effect) is StoreTokens:
+                        # Tokens Miro issued are never left live and unowned.
+                        error = yield from self._revoke(effect, error)
                     return error_answer(error, flow)
                 else:
                     if type(effect) is SendTokenRequest:
@@ -171,3 +189,16 @@ class Driver:
                     f"{type(event).__name__} left the flow {flow.state.value} with no reply."
                 )
             event, now = awaited, self._clock()
+
+    def _revoke(
+        self, effect: StoreTokens, error: StoreError
+    ) -> Generator[Operation, Any, StoreError]:
+        """Revoke tokens that could not be stored; the operator's detail says how it went."""
+        request = revoke_request(self.config, effect.tokens.access_token)
+        try:
+            yield RevokeTokens(request=request)
+        except TransportError as failure:
+            outcome = f"Revoking them failed too ({failure.detail}): they stay live at Miro."
+        else:
+            outcome = "The tokens Miro issued were revoked."
+        return type(error)(f"{error.detail} {outcome}")

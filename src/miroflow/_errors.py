@@ -27,6 +27,8 @@ __all__ = [
     "BindingMismatch",
     "CallbackError",
     "ClientIdMismatch",
+    "ClockSkew",
+    "CodeRejected",
     "ConfigError",
     "FlowExpired",
     "InvalidTransition",
@@ -208,6 +210,24 @@ class FlowExpired(CallbackError):
         )
 
 
+class ClockSkew(CallbackError):
+    """The callback arrived at a time before its flow was created: the server's clock went
+    back (or the flow was made by a server whose clock runs ahead). A deadline measured on such
+    a clock cannot be trusted, so the flow is refused rather than kept alive longer."""
+
+    code = "clock_skew"
+
+    def __init__(self, behind: float, message: str | None = None) -> None:
+        self.behind = max(0.0, float(behind))
+        super().__init__(
+            message
+            or (
+                f"This sign-in cannot be checked: the server's clock is {self.behind:.0f} "
+                "seconds behind the time the sign-in started. Start again."
+            )
+        )
+
+
 class UnsolicitedCallback(CallbackError):
     """A callback without a state arrived (an install started on Miro's side) and the policy
     rejects those."""
@@ -295,6 +315,15 @@ class TokenRequestRejected(TokenEndpointError):
         text = f"Miro's token endpoint rejected the request (HTTP {http_status}, {error})"
         text += f": {description}" if description else "."
         super().__init__(text)
+
+
+class CodeRejected(TokenRequestRejected):
+    """Miro refused the code itself: it expired (10 minutes after issue) or was already
+    redeemed. The person's sign-in ended, Miro is fine: a 400 that says to start again."""
+
+    code = "code_rejected"
+    status_code = 400
+    public_message = "This sign-in link expired or was already used. Start again."
 
 
 class TokenResponseMalformed(TokenEndpointError):

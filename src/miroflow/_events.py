@@ -21,6 +21,7 @@ __all__ = [
     "Effect",
     "FlowStarted",
     "Input",
+    "RevokeTokens",
     "SaveFlow",
     "SendTokenRequest",
     "Step",
@@ -121,12 +122,21 @@ class SendTokenRequest:
 
 @attrs.frozen(kw_only=True)
 class StoreTokens:
-    """Keep these tokens."""
+    """Keep these tokens. If the store fails, the driver revokes them at Miro (best effort)
+    before answering: tokens Miro issued are never left live and unowned."""
 
     tokens: TokenSet
 
 
-Effect = SaveFlow | SendTokenRequest | StoreTokens
+@attrs.frozen(kw_only=True)
+class RevokeTokens:
+    """POST this revocation to Miro, best effort: its answer is not an input, and a failure
+    to deliver it changes nothing but the log."""
+
+    request: HttpRequest = attrs.field(repr=False)
+
+
+Effect = SaveFlow | SendTokenRequest | StoreTokens | RevokeTokens
 
 
 @attrs.frozen(kw_only=True)

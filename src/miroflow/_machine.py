@@ -33,7 +33,6 @@ The machine never reads the clock or a random source: ``now`` and the random byt
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -58,6 +57,7 @@ from ._events import (
     ClockAdvanced,
     FlowStarted,
     Input,
+    RevokeTokens,
     SaveFlow,
     SendTokenRequest,
     Step,
@@ -67,9 +67,9 @@ from ._events import (
     UnsolicitedCallbackReceived,
     UserRedirected,
 )
-from ._model import CODE_LIFETIME, Flow, FlowState, hash_binding, hash_state
+from ._model import CODE_LIFETIME, Flow, FlowState, hash_binding, hash_state, is_issued_token
 from ._token_response import parse_token_response
-from ._wire import authorize_url, b64url, token_request
+from ._wire import authorize_url, b64url, revoke_request, token_request
 
 __all__ = ["ENTROPY_BYTES", "TABLE", "Rule", "error_answer", "next_deadline", "overdue", "step"]
 
@@ -77,9 +77,6 @@ __all__ = ["ENTROPY_BYTES", "TABLE", "Rule", "error_answer", "next_deadline", "o
 #: PKCE verifier.
 ENTROPY_BYTES = 96
 _TOKEN = 32
-
-#: A binding this machine issued: 256 bits in unpadded base64url.
-_BINDING = re.compile(r"[A-Za-z0-9_-]{43}")
 
 Handler = Callable[[Any, Any, ClientConfig, float], Step]
 
@@ -143,6 +140,7 @@ def _moved(flow: Flow, state: FlowState) -> Flow:
         deadline=flow.deadline,
         return_path=flow.return_path,
         requested_team_id=flow.requested_team_id,
+        team_id=flow.team_id,
     )
 
 
@@ -171,7 +169,7 @@ def _start(flow: None, event: FlowStarted, config: ClientConfig, now: float) -> 
     presented = event.binding_cookie
     # A binding this machine issued is kept (several tabs of one browser share it); anything
     # else is replaced.
-    if presented is not None and _BINDING.fullmatch(presented):
+    if presented is not None and is_issued_token(presented):
         binding = presented
     else:
         binding = b64url(entropy[_TOKEN : 2 * _TOKEN])
@@ -250,6 +248,7 @@ def _accept_callback(flow: Flow, callback: Callback, config: ClientConfig) -> St
     if (
         config.team_policy is TeamPolicy.REQUIRE_REQUESTED
         and flow.requested_team_id is not None
+        and callback.team_id is not None
         and callback.team_id != flow.requested_team_id
     ):
         return _end(
@@ -261,9 +260,17 @@ def _accept_callback(flow: Flow, callback: Callback, config: ClientConfig) -> St
             ),
         )
     request = token_request(config, code, code_verifier=flow.code_verifier)
-    return Step(
-        flow=_moved(flow, CODE_RECEIVED), effects=(SendTokenRequest(request=request),)
+    received = Flow(
+        state=CODE_RECEIVED,
+        state_hash=flow.state_hash,
+        binding_hash=flow.binding_hash,
+        created_at=flow.created_at,
+        deadline=flow.deadline,
+        return_path=flow.return_path,
+        requested_team_id=flow.requested_team_id,
+        team_id=callback.team_id,
     )
+    return Step(flow=received, effects=(SendTokenRequest(request=request),))
 
 
 def _unsolicited(
@@ -292,6 +299,20 @@ def _token_response(
         tokens = parse_token_response(event.response, now=now, client_id=config.client_id)
     except TokenEndpointError as error:
         return _end(flow, FAILED, error)
+    # The token response's team is the truth: the callback's team_id is the browser's word.
+    wrong = None
+    if flow.team_id is not None and tokens.team_id != flow.team_id:
+        wrong = f"Miro's callback named team {flow.team_id}, but the tokens are for team "
+    elif (
+        config.team_policy is TeamPolicy.REQUIRE_REQUESTED
+        and flow.requested_team_id is not None
+        and tokens.team_id != flow.requested_team_id
+    ):
+        wrong = f"The app only accepts team {flow.requested_team_id}, but the tokens are for team "
+    if wrong is not None:
+        ended = _end(flow, FAILED, TeamMismatch(f"{wrong}{tokens.team_id}; they were revoked."))
+        revoke = RevokeTokens(request=revoke_request(config, tokens.access_token))
+        return Step(flow=ended.flow, effects=(revoke,), reply=ended.reply)
     consumed = _moved(flow, CONSUMED)
     # 303: the browser GETs the app's page, with a clean URL (no code, no state).
     reply = Answer(
@@ -387,11 +408,13 @@ TABLE: Mapping[tuple[FlowState | None, type[Any]], Rule] = {
     ),
     (CODE_RECEIVED, TokenResponseReceived): Rule(
         targets=(CONSUMED, FAILED),
-        effects=(StoreTokens,),
+        effects=(StoreTokens, RevokeTokens),
         replies=(REDIRECT, ERROR),
         why=(
             "Valid tokens are stored and the browser goes back to the app (303, clean URL); a "
-            "rejection (Miro's or RFC 6749 §5.2 shape) or a malformed answer fails the flow."
+            "rejection (Miro's or RFC 6749 §5.2 shape) or a malformed answer fails the flow. "
+            "Tokens for a team other than the callback named (or, by policy, than requested) "
+            "fail it too, and are revoked: the token response's team is the truth."
         ),
         handler=_token_response,
     ),

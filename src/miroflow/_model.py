@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 
 import attrs
 
@@ -22,6 +23,7 @@ __all__ = [
     "TokenSet",
     "hash_binding",
     "hash_state",
+    "is_issued_token",
 ]
 
 #: Miro's authorization codes die 10 minutes after they are issued.
@@ -32,6 +34,17 @@ CODE_LIFETIME = 600.0
 FLOW_RETENTION = 3600.0
 
 _sha256 = hashlib.sha256
+
+
+#: What this library issues as a state or a binding: 256 bits in unpadded base64url.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def is_issued_token(value: str) -> bool:
+    """Whether ``value`` has the form of a state or binding this library issues. Anything else
+    (too long, another alphabet, a lone surrogate) is rejected before it is hashed or looked
+    up."""
+    return _TOKEN.fullmatch(value) is not None
 
 
 def hash_state(client_id: str, state_token: str) -> bytes:
@@ -93,6 +106,9 @@ class Flow:
     return_path: str | None = None
     requested_team_id: str | None = None
     code_verifier: str | None = attrs.field(default=None, repr=False)
+    #: The team Miro's callback named (set from ``code_received`` on); the token response's
+    #: team must agree with it.
+    team_id: str | None = None
     #: The raw state and binding, held only while ``pending`` (between the two steps of a
     #: start, in memory) to build the redirect; never stored.
     state_token: str | None = attrs.field(default=None, repr=False)

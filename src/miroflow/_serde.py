@@ -38,7 +38,7 @@ __all__ = [
 SCHEMA_VERSION = 2
 
 #: Fields of a version 1 flow record that version 2 no longer has.
-_V1_FLOW_ONLY = ("code", "code_received_at", "team_id", "failure")
+_V1_FLOW_ONLY = ("code", "code_received_at", "failure")
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_unstructure_hook(FlowState, lambda state: state.value)

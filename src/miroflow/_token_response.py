@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._errors import TokenRequestRejected, TokenResponseMalformed
+from ._errors import CodeRejected, TokenRequestRejected, TokenResponseMalformed
 from ._http import HttpResponse
 from ._model import TokenSet
 
@@ -105,17 +105,28 @@ def parse_token_response(response: HttpResponse, *, now: float, client_id: str) 
 
 
 def _rejection(status: int, document: Any) -> TokenRequestRejected:
+    error, description = "server_error" if status >= 500 else "http_error", None
     if isinstance(document, dict):
         if "error" in document:  # RFC 6749 §5.2
             error = _safe_text(document.get("error")) or "unknown_error"
-            return TokenRequestRejected(
-                status, error, _safe_text(document.get("error_description"))
-            )
-        if "message" in document or "code" in document:  # Miro's shape
+            description = _safe_text(document.get("error_description"))
+        elif "message" in document or "code" in document:  # Miro's shape
             error = _safe_text(document.get("code")) or "error"
-            return TokenRequestRejected(status, error, _safe_text(document.get("message")))
-    error = "server_error" if status >= 500 else "http_error"
-    return TokenRequestRejected(status, error, "the answer carried no error details")
+            description = _safe_text(document.get("message"))
+    if description is None and error in ("server_error", "http_error"):
+        description = "the answer carried no error details"
+    kind = CodeRejected if _dead_code(status, error, description) else TokenRequestRejected
+    return kind(status, error, description)
+
+
+def _dead_code(status: int, error: str, description: str | None) -> bool:
+    """Miro's answer for an expired or already redeemed code: 401 "Invalid authorization
+    code" (an oauthError); RFC 6749 §5.2 calls it invalid_grant."""
+    if status not in (400, 401):
+        return False
+    return error == "invalid_grant" or (
+        description is not None and "invalid authorization code" in description.lower()
+    )
 
 
 def _string(

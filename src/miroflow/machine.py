@@ -9,7 +9,7 @@ Apps use ``miroflow.Client`` instead, which runs all of this.
 """
 
 from ._callback import Callback, parse_callback
-from ._claim import ClaimOutcome, claim_error, claim_outcome
+from ._claim import CLOCK_TOLERANCE, ClaimOutcome, claim_error, claim_outcome, presented_binding
 from ._config import (
     MIRO_AUTHORIZE_ENDPOINT,
     MIRO_REVOKE_ENDPOINT,
@@ -22,6 +22,7 @@ from ._events import (
     Effect,
     FlowStarted,
     Input,
+    RevokeTokens,
     SaveFlow,
     SendTokenRequest,
     Step,
@@ -32,7 +33,7 @@ from ._events import (
     UserRedirected,
 )
 from ._machine import ENTROPY_BYTES, TABLE, Rule, error_answer, next_deadline, overdue, step
-from ._model import CODE_LIFETIME, hash_binding, hash_state
+from ._model import CODE_LIFETIME, hash_binding, hash_state, is_issued_token
 from ._public import publish
 from ._spec import table_to_mermaid, table_to_spec
 from ._token_response import parse_token_response
@@ -46,6 +47,7 @@ from ._wire import (
 )
 
 __all__ = [
+    "CLOCK_TOLERANCE",
     "CODE_LIFETIME",
     "ENTROPY_BYTES",
     "MIRO_AUTHORIZE_ENDPOINT",
@@ -60,6 +62,7 @@ __all__ = [
     "Effect",
     "FlowStarted",
     "Input",
+    "RevokeTokens",
     "Rule",
     "SaveFlow",
     "SendTokenRequest",
@@ -77,10 +80,12 @@ __all__ = [
     "error_answer",
     "hash_binding",
     "hash_state",
+    "is_issued_token",
     "next_deadline",
     "overdue",
     "parse_callback",
     "parse_token_response",
+    "presented_binding",
     "refresh_request",
     "revoke_request",
     "step",

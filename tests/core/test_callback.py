@@ -103,9 +103,13 @@ def test_a_space_encoded_as_plus_decodes_to_a_space() -> None:
     assert parsed.error_description == "No thanks!"
 
 
-def test_bare_percent_sign_stays_literal() -> None:
-    # "%zz" is no escape at all; the value keeps it rather than guessing.
-    assert miroflow.machine.parse_callback("code=ab%zz").code == "ab%zz"
+@pytest.mark.parametrize("value", ["%", "ab%zz", "ab%2", "%%41", "a+%g0"])
+def test_an_invalid_percent_escape_is_malformed(value: str) -> None:
+    # It was kept literally and sent to Miro as the code; no value is guessed at any more.
+    with pytest.raises(miroflow.MalformedCallback, match="invalid percent escape"):
+        miroflow.machine.parse_callback(f"code={value}")
+    with pytest.raises(miroflow.MalformedCallback, match="invalid percent escape"):
+        miroflow.machine.parse_callback(f"code=c&state={value}")
 
 
 @pytest.mark.parametrize("name", ["code", "state", "error_description"])

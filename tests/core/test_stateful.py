@@ -36,6 +36,7 @@ class ScriptedTokenEndpoint:
 
     def __init__(self) -> None:
         self.outcome = TokenOutcome.OK
+        self.team = TEAMS[0]  # the team the tokens are issued for
         self.requests: list[miroflow.HttpRequest] = []
 
     def send(self, request: miroflow.HttpRequest) -> miroflow.HttpResponse:
@@ -44,13 +45,13 @@ class ScriptedTokenEndpoint:
             raise miroflow.TransportTimeout("The token endpoint did not answer in time.")
         if self.outcome is TokenOutcome.TRANSPORT_ERROR:
             raise miroflow.TransportError("The connection was reset.")
-        if self.outcome is TokenOutcome.REJECTED:
-            body = {
-                "status": 401,
-                "code": "oauthError",
-                "message": "Invalid authorization code",
-                "type": "error",
-            }
+        if self.outcome in (TokenOutcome.REJECTED, TokenOutcome.CODE_REJECTED):
+            message = (
+                "Invalid authorization code"
+                if self.outcome is TokenOutcome.CODE_REJECTED
+                else "Invalid client credentials"
+            )
+            body = {"status": 401, "code": "oauthError", "message": message, "type": "error"}
             return miroflow.HttpResponse(status=401, body=json.dumps(body).encode())
         if self.outcome is TokenOutcome.MALFORMED:
             return miroflow.HttpResponse(status=200, body=b"<html>not json</html>")
@@ -59,7 +60,7 @@ class ScriptedTokenEndpoint:
             "refresh_token": "r" * 40,
             "access_token": "a" * 40,
             "expires_in": 3599,
-            "team_id": 3458764517517819000123,
+            "team_id": int(self.team),
             "scope": "boards:read",
             "token_type": "bearer",
         }
@@ -148,6 +149,7 @@ class ManyFlows(RuleBasedStateMachine):
         foreign_client=st.booleans(),
         team=st.none() | st.sampled_from(TEAMS),
         outcome=st.sampled_from(TokenOutcome),
+        issued_team=st.sampled_from(TEAMS),
     )
     def callback(
         self,
@@ -158,7 +160,9 @@ class ManyFlows(RuleBasedStateMachine):
         foreign_client: bool,
         team: str | None,
         outcome: TokenOutcome,
+        issued_team: str,
     ) -> None:
+        self.endpoint.team = issued_team
         binding = None if drop_cookie else self.jars[browser]
         client_id = OTHER_CLIENT_ID if foreign_client else CLIENT_ID
         query = self._query(state, error, client_id, team)
@@ -170,6 +174,7 @@ class ManyFlows(RuleBasedStateMachine):
             client_id=client_id,
             team_id=team,
             token_outcome=outcome,
+            token_team_id=issued_team,
         )
         self._send(query, binding, outcome, expected, state)
 
@@ -182,13 +187,16 @@ class ManyFlows(RuleBasedStateMachine):
         self, error: str | None, outcome: TokenOutcome, foreign_client: bool
     ) -> None:
         client_id = OTHER_CLIENT_ID if foreign_client else CLIENT_ID
+        self.endpoint.team = TEAMS[0]
         expected = self.model.callback(
             state=None,
             binding=None,
             now=self.now,
             error=error,
             client_id=client_id,
+            team_id="111",
             token_outcome=outcome,
+            token_team_id=TEAMS[0],
         )
         self._send(self._query(None, error, client_id, "111"), None, outcome, expected, None)
 
@@ -249,7 +257,13 @@ class ManyFlows(RuleBasedStateMachine):
         self.endpoint.outcome = outcome
         before = len(self.endpoint.requests)
         answer = self.client.handle_callback(query, binding_cookie=binding)
-        sent = len(self.endpoint.requests) - before
+        new = self.endpoint.requests[before:]
+        exchanges = [r for r in new if r.url == miroflow.machine.MIRO_TOKEN_ENDPOINT]
+        revocations = [r for r in new if r.url == miroflow.machine.MIRO_REVOKE_ENDPOINT]
+        sent = len(exchanges)
+        # Tokens issued for a team the flow may not have are revoked, and only those.
+        issued_but_refused = answer.error is not None and answer.error.code == "team_mismatch"
+        assert len(revocations) == (1 if issued_but_refused and sent else 0)
         got = (
             answer.status,
             answer.error.code if answer.error else None,
@@ -264,7 +278,7 @@ class ManyFlows(RuleBasedStateMachine):
             flow = self.model.flows[state]
             assert self.now < flow.deadline  # nothing is exchanged after its deadline
             assert binding == flow.binding  # no exchange without a verified, bound state
-            body = parse_qs(self.endpoint.requests[-1].body.decode())
+            body = parse_qs(exchanges[0].body.decode())
             assert body["code"] == [query.split("&")[0].removeprefix("code=")]
         if answer.tokens is not None:
             assert answer.status == 303

@@ -28,6 +28,7 @@ class TokenOutcome(str, enum.Enum):
 
     OK = "ok"
     REJECTED = "rejected"  # a Miro- or RFC-shaped error, or an HTTP error status
+    CODE_REJECTED = "code_rejected"  # Miro refused the code: expired, or redeemed already
     MALFORMED = "malformed"  # a 200 that is not a usable token response, or a redirect
     TIMEOUT = "timeout"
     TRANSPORT_ERROR = "transport_error"
@@ -36,6 +37,7 @@ class TokenOutcome(str, enum.Enum):
 _TOKEN_ANSWERS = {
     TokenOutcome.OK: (303, None, FlowState.CONSUMED),
     TokenOutcome.REJECTED: (502, "token_request_rejected", FlowState.FAILED),
+    TokenOutcome.CODE_REJECTED: (400, "code_rejected", FlowState.FAILED),
     TokenOutcome.MALFORMED: (502, "token_response_malformed", FlowState.FAILED),
     TokenOutcome.TIMEOUT: (504, "transport_timeout", FlowState.FAILED),
     TokenOutcome.TRANSPORT_ERROR: (502, "transport_error", FlowState.FAILED),
@@ -91,10 +93,12 @@ class FlowModel:
         client_id: str | None = None,
         team_id: str | None = None,
         token_outcome: TokenOutcome = TokenOutcome.OK,
+        token_team_id: str | None = None,
     ) -> Prediction:
-        """The answer to a well-formed callback (with ``code`` unless ``error`` is given)."""
+        """The answer to a well-formed callback (with ``code`` unless ``error`` is given).
+        ``token_team_id`` is the team the token endpoint will name (None: the callback's)."""
         if state is None:
-            return self._unsolicited(error, client_id, token_outcome)
+            return self._unsolicited(error, client_id, team_id, token_outcome, token_team_id)
         flow = self.flows.get(state)
         if flow is None or now >= flow.deadline + FLOW_RETENTION:
             return Prediction(status=400, error="unknown_state")
@@ -120,15 +124,31 @@ class FlowModel:
         if (
             self.require_requested_team
             and flow.requested_team_id is not None
+            and team_id is not None
             and team_id != flow.requested_team_id
         ):
             return self._end(flow, 400, "team_mismatch", FlowState.FAILED)
         status, code, final = _TOKEN_ANSWERS[token_outcome]
+        if token_outcome is TokenOutcome.OK:
+            # The token response's team is the truth: the callback's must agree, and so must
+            # the requested one when the policy demands it.
+            issued = team_id if token_team_id is None else token_team_id
+            if (team_id is not None and issued != team_id) or (
+                self.require_requested_team
+                and flow.requested_team_id is not None
+                and issued != flow.requested_team_id
+            ):
+                status, code, final = 400, "team_mismatch", FlowState.FAILED
         flow.state = final
         return Prediction(status=status, error=code, state=final, exchanged=True)
 
     def _unsolicited(
-        self, error: str | None, client_id: str | None, token_outcome: TokenOutcome
+        self,
+        error: str | None,
+        client_id: str | None,
+        team_id: str | None,
+        token_outcome: TokenOutcome,
+        token_team_id: str | None,
     ) -> Prediction:
         if error is not None:
             return Prediction(
@@ -139,6 +159,9 @@ class FlowModel:
         if client_id is not None and client_id != self.client_id:
             return Prediction(status=400, error="client_id_mismatch", state=FlowState.FAILED)
         status, code, final = _TOKEN_ANSWERS[token_outcome]
+        issued = team_id if token_team_id is None else token_team_id
+        if token_outcome is TokenOutcome.OK and team_id is not None and issued != team_id:
+            status, code, final = 400, "team_mismatch", FlowState.FAILED
         return Prediction(status=status, error=code, state=final, exchanged=True)
 
     def _denied(self, flow: ModelFlow, error: str) -> Prediction:
