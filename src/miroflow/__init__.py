@@ -6,7 +6,7 @@ the ports with their in-memory stores, and the errors. The machine's own vocabul
 adapter writes to disk is in ``miroflow.records``. See README.md and specs/flow.md.
 """
 
-from ._answer import Answer, SetCookie
+from ._answer import Answer, Page, SetCookie
 from ._client import AsyncClient, Client
 from ._config import ClientConfig, Secret, TeamPolicy, UnsolicitedPolicy
 from ._driver import Observer, Transition
@@ -89,6 +89,7 @@ __all__ = [
     "MiroflowError",
     "MissingBindingCookie",
     "Observer",
+    "Page",
     "RecordError",
     "Secret",
     "SetCookie",

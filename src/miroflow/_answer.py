@@ -2,14 +2,73 @@
 
 from __future__ import annotations
 
+import html
+import json
+
 import attrs
 
 from ._errors import MiroflowError
 from ._model import Flow, TokenSet
 
-__all__ = ["Answer", "SetCookie"]
+__all__ = ["Answer", "Page", "SetCookie"]
 
 _TEXT = "text/plain; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
+_JSON = "application/json"
+#: Every answer: never cached (it may carry a code, a state or a cookie), and never telling
+#: the next site where the browser came from (the callback's URL holds the code and state).
+_ALWAYS = (("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"))
+#: An error page runs nothing, loads nothing, and is never sniffed as another type.
+_PAGE = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+)
+_PAGE_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto}}</style>
+</head><body>
+<h1>{title}</h1>
+<p>{message}</p>
+</body></html>
+"""
+
+
+@attrs.frozen(kw_only=True)
+class Page:
+    """A whole response, rendered: status, headers (pairs) and body bytes."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = attrs.field(repr=False)
+
+
+def _quality(accept: str, wanted: tuple[str, ...]) -> float:
+    """The highest q-value ``accept`` gives any of the media types in ``wanted``."""
+    best = 0.0
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        if media.lower() not in wanted:
+            continue
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        best = max(best, quality)
+    return best
+
+
+def wants_json(accept: str | None) -> bool:
+    """Whether a request's Accept header prefers JSON to an HTML page (an API client, a
+    fetch() from a page) rather than a person's browser."""
+    if not accept:
+        return False
+    return _quality(accept, (_JSON,)) > _quality(accept, ("text/html", "*/*", "text/*"))
 
 
 @attrs.frozen(kw_only=True)
@@ -70,17 +129,39 @@ class Answer:
 
     @property
     def headers(self) -> list[tuple[str, str]]:
-        """The response headers, as pairs (``Set-Cookie`` included). Tokens, codes and flows
-        are never cached; an error page is never sniffed as another type."""
-        headers = [("Cache-Control", "no-store")]
+        """The response headers, as pairs (``Set-Cookie`` included), for ``body`` as plain
+        text. Tokens, codes and flows are never cached, the callback's URL never leaks as a
+        Referer, and an error page is never sniffed as another type."""
+        return self._headers(_TEXT)
+
+    def _headers(self, content_type: str) -> list[tuple[str, str]]:
+        headers = list(_ALWAYS)
         if self.location is not None:
             headers.append(("Location", self.location))
         else:
-            headers.append(("Content-Type", _TEXT))
-            headers.append(("X-Content-Type-Options", "nosniff"))
+            headers.append(("Content-Type", content_type))
+            headers.extend(_PAGE)
         if self.set_cookie is not None:
             headers.append(("Set-Cookie", self.set_cookie))
         return headers
+
+    def render(self, accept: str | None = None) -> Page:
+        """The whole response for a framework to send as it is: a redirect, or an error as a
+        small HTML page (every value escaped), or as JSON (``{"error": code, "message": ...,
+        "status": ...}``) when the request's ``Accept`` header prefers it."""
+        if self.location is not None or self.error is None:
+            return Page(status=self.status, headers=self._headers(_TEXT), body=b"")
+        if wants_json(accept):
+            document = {"error": self.error.code, "message": self.message, "status": self.status}
+            return Page(
+                status=self.status,
+                headers=self._headers(_JSON),
+                body=json.dumps(document).encode(),
+            )
+        page = _PAGE_HTML.format(
+            title="Signing in with Miro did not work", message=html.escape(self.message)
+        )
+        return Page(status=self.status, headers=self._headers(_HTML), body=page.encode())
 
     @property
     def cookie(self) -> SetCookie | None:

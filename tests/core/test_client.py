@@ -108,7 +108,12 @@ def test_a_whole_flow_stores_tokens_and_sends_the_browser_to_the_return_path() -
 
 def test_answers_hand_any_framework_what_it_needs() -> None:
     started = make_client().start()
-    assert [name for name, _ in started.headers] == ["Cache-Control", "Location", "Set-Cookie"]
+    assert [name for name, _ in started.headers] == [
+        "Cache-Control",
+        "Referrer-Policy",
+        "Location",
+        "Set-Cookie",
+    ]
     assert started.content_type is None and started.body == "" and started.detail is None
     assert dict(started.headers)["Set-Cookie"] == started.set_cookie
     failed = make_client().handle_callback("code=x&state=" + "z" * 43, binding_cookie=None)

@@ -244,3 +244,55 @@ def test_a_little_skew_between_workers_is_tolerated() -> None:
     clock.now -= 30
     answer = app.handle_callback(f"code=c&state={state}", binding_cookie=binding)
     assert answer.status == 303
+
+
+# --- 8. browser text on a page: escaped, never run, never sniffed ------------------------------
+
+
+def test_a_hostile_error_description_is_inert_on_every_rendering() -> None:
+    app = client(Miro())
+    state, binding = start(app)
+    script = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    answer = app.handle_callback(
+        f"error=access_denied&error_description={script}&state={state}", binding_cookie=binding
+    )
+    assert isinstance(answer.error, miroflow.AuthorizationDenied)
+    page = answer.render()
+    headers = dict(page.headers)
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert b"<script>" not in page.body and b"&lt;script&gt;" in page.body
+    as_json = answer.render("application/json")
+    assert dict(as_json.headers)["Content-Type"] == "application/json"
+    assert json.loads(as_json.body) == {
+        "error": "authorization_denied",
+        "message": answer.message,
+        "status": 403,
+    }
+    plain = dict(answer.headers)
+    assert plain["Content-Type"].startswith("text/plain") and "nosniff" in plain.values()
+
+
+@pytest.mark.parametrize(
+    ("accept", "json_wanted"),
+    [
+        (None, False),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", False),
+        ("application/json", True),
+        ("application/json, text/html;q=0.5", True),
+        ("text/html, application/json;q=0.9", False),
+        ("*/*", False),
+        ("application/json;q=0, */*", False),
+    ],
+)
+def test_json_only_when_the_client_prefers_it(accept: str | None, json_wanted: bool) -> None:
+    answer = client(Miro()).handle_callback("code=c&state=" + "u" * 43, binding_cookie=None)
+    content_type = dict(answer.render(accept).headers)["Content-Type"]
+    assert (content_type == "application/json") is json_wanted
+
+
+def test_a_redirect_renders_with_no_body() -> None:
+    page = client(Miro()).start().render("application/json")
+    assert page.status == 302 and page.body == b"" and "Location" in dict(page.headers)
