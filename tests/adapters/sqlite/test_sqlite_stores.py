@@ -215,6 +215,20 @@ def test_a_new_database_is_readable_by_its_owner_only(data_home: Path) -> None:
         assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0
 
 
+def test_an_existing_database_readable_by_others_is_made_owner_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Made by something else (an older miroflow, a copy, a umask of 022): it holds tokens.
+    path = tmp_path / "tokens.sqlite3"
+    SQLiteTokenStore(path).put(a_token_set())
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="miroflow"):
+        store = SQLiteTokenStore(path)
+        assert store.get(a_token_set().key) is not None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "readable by others" in caplog.text and "644" in caplog.text
+
+
 # --- the file's own promises -----------------------------------------------------------------
 
 

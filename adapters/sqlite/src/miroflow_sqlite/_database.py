@@ -137,6 +137,7 @@ class Database:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 with contextlib.suppress(FileExistsError):
                     os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                self._owner_only()
             except OSError as exc:
                 raise StoreUnavailable(
                     f"Cannot create the directory for the SQLite database at {self.path} "
@@ -155,6 +156,20 @@ class Database:
             raise
         self._connection = connection
         return connection
+
+    def _owner_only(self) -> None:
+        """A file made by something else (an older miroflow, a copy, a umask of 022) may be
+        readable by others: it holds tokens, so take that away, and say so."""
+        assert isinstance(self.path, Path)
+        mode = self.path.stat().st_mode & 0o777
+        if mode & 0o077:
+            self.path.chmod(0o600)
+            _log.warning(
+                "The SQLite database at %s was readable by others (mode %o); it holds tokens, "
+                "so it is now readable by its owner only (0600).",
+                self.path,
+                mode,
+            )
 
     def _warn_about_shared_file(self) -> None:
         # Once per store, before this store creates its own file: a second store of the same
