@@ -252,7 +252,10 @@ class ClientConfig:
         cls, environ: Mapping[str, str] | None = None, **overrides: object
     ) -> ClientConfig:
         """Read ``MIRO_CLIENT_ID``, ``MIRO_CLIENT_SECRET`` and ``MIRO_REDIRECT_URL`` (the names
-        Miro's official SDK reads); ``overrides`` set any other field."""
+        Miro's official SDK reads), and, when set, the endpoint overrides
+        ``MIRO_AUTHORIZE_URL``, ``MIRO_TOKEN_URL``, ``MIRO_REVOKE_URL`` and
+        ``MIRO_TOKEN_CONTEXT_URL`` (to point an app at a simulator with the environment
+        alone); ``overrides`` set any field and win over the environment."""
         known = {field.alias for field in attrs.fields(cls) if field.init}
         unknown = sorted(set(overrides) - known)
         if unknown:
@@ -262,11 +265,7 @@ class ClientConfig:
             )
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for field, variable in (
-            ("client_id", "MIRO_CLIENT_ID"),
-            ("client_secret", "MIRO_CLIENT_SECRET"),
-            ("redirect_uri", "MIRO_REDIRECT_URL"),
-        ):
+        for field, variable in _REQUIRED_VARIABLES:
             if field in overrides:
                 continue
             value = env.get(variable, "").strip()
@@ -276,8 +275,37 @@ class ClientConfig:
                     f"app's {field.replace('_', ' ')} (see the app's settings on Miro)."
                 )
             values[field] = value
+        read: dict[str, str] = {}
+        for field, variable in _ENDPOINT_VARIABLES:
+            value = env.get(variable, "").strip()
+            if value and field not in overrides:
+                values[field] = value
+                read[field] = variable
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except ConfigError as error:
+            # Name the variable a bad endpoint came from: the field name alone is no clue.
+            for field, variable in read.items():
+                if str(error).startswith(f"{field} "):
+                    raise ConfigError(
+                        f"{error} (from the environment variable {variable})"
+                    ) from None
+            raise
+
+
+_REQUIRED_VARIABLES = (
+    ("client_id", "MIRO_CLIENT_ID"),
+    ("client_secret", "MIRO_CLIENT_SECRET"),
+    ("redirect_uri", "MIRO_REDIRECT_URL"),
+)
+#: Optional: each, when set and not blank, replaces one of Miro's endpoints.
+_ENDPOINT_VARIABLES = (
+    ("authorize_endpoint", "MIRO_AUTHORIZE_URL"),
+    ("token_endpoint", "MIRO_TOKEN_URL"),
+    ("revoke_endpoint", "MIRO_REVOKE_URL"),
+    ("token_context_endpoint", "MIRO_TOKEN_CONTEXT_URL"),
+)
 
 
 def check_return_path(path: str) -> str:

@@ -381,3 +381,63 @@ def test_the_secret_never_shows_in_a_from_env_error(secret: str) -> None:
         miroflow.ClientConfig.from_env(environ)
     error = caught.value
     assert "SeCrEt" not in f"{error} {error!r} {error.detail} {error.message}"
+
+
+# --- from_env: endpoint overrides -----------------------------------------------------------
+
+ENDPOINTS = {
+    "MIRO_AUTHORIZE_URL": "http://127.0.0.1:8765/oauth/authorize",
+    "MIRO_TOKEN_URL": "http://127.0.0.1:8766/v1/oauth/token",
+    "MIRO_REVOKE_URL": "http://127.0.0.1:8766/v2/oauth/revoke",
+    "MIRO_TOKEN_CONTEXT_URL": "http://127.0.0.1:8766/v1/oauth-token",
+}
+
+
+def test_from_env_reads_the_endpoint_overrides() -> None:
+    config = miroflow.ClientConfig.from_env({**ENV, **ENDPOINTS})
+    assert config.authorize_endpoint == ENDPOINTS["MIRO_AUTHORIZE_URL"]
+    assert config.token_endpoint == ENDPOINTS["MIRO_TOKEN_URL"]
+    assert config.revoke_endpoint == ENDPOINTS["MIRO_REVOKE_URL"]
+    assert config.token_context_endpoint == ENDPOINTS["MIRO_TOKEN_CONTEXT_URL"]
+
+
+@pytest.mark.parametrize("variable", sorted(ENDPOINTS))
+def test_each_endpoint_override_is_optional_and_blank_means_miro(variable: str) -> None:
+    only = miroflow.ClientConfig.from_env({**ENV, variable: ENDPOINTS[variable]})
+    blank = miroflow.ClientConfig.from_env({**ENV, variable: "  "})
+    assert blank == _config()
+    changed = {
+        f
+        for f in (
+            "authorize_endpoint",
+            "token_endpoint",
+            "revoke_endpoint",
+            "token_context_endpoint",
+        )
+        if getattr(only, f) != getattr(_config(), f)
+    }
+    assert len(changed) == 1
+
+
+def test_from_env_keyword_overrides_beat_the_endpoint_variables() -> None:
+    config = miroflow.ClientConfig.from_env(
+        {**ENV, **ENDPOINTS}, token_endpoint="https://api.example.com/token"
+    )
+    assert config.token_endpoint == "https://api.example.com/token"
+    assert config.revoke_endpoint == ENDPOINTS["MIRO_REVOKE_URL"]
+
+
+def test_a_bad_endpoint_variable_is_named() -> None:
+    environ = {**ENV, "MIRO_TOKEN_URL": "http://api.example.com/v1/oauth/token"}
+    with pytest.raises(miroflow.ConfigError) as caught:
+        miroflow.ClientConfig.from_env(environ)
+    detail = _public_message_only(caught.value)
+    assert "token_endpoint" in detail and "MIRO_TOKEN_URL" in detail
+
+
+def test_from_env_reads_the_endpoint_variables_from_os_environ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable, value in {**ENV, **ENDPOINTS}.items():
+        monkeypatch.setenv(variable, value)
+    assert miroflow.ClientConfig.from_env().token_endpoint == ENDPOINTS["MIRO_TOKEN_URL"]

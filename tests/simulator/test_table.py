@@ -20,14 +20,24 @@ from miroflow.simulator import (
     CodeRedeemed,
     CodeReplayed,
     CodeState,
+    ConsentFormRejected,
     ConsentGranted,
+    ConsentShown,
+    ConsentSubmitted,
+    ConsentTicket,
     ContextRequested,
+    LegacyRevocationRequested,
     PairState,
     RefreshPresented,
     Respond,
     RevocationRequested,
     ServerStep,
+    Session,
+    SessionState,
+    TicketState,
     TokenPair,
+    UserSignedIn,
+    UserSignedOut,
     default_registry,
     step,
 )
@@ -38,16 +48,23 @@ REGISTRY = default_registry().with_app(
 )
 ADA, ALPHA = "3458764517517852417", "3458764517517819000"
 T0 = 1_800_000_000.0
-STATES: list[Any] = [None, *CodeState, *PairState]
+STATES: list[Any] = [None, *CodeState, *PairState, *SessionState, *TicketState]
 INPUTS = [
     ConsentGranted,
     CodeRedeemed,
     RefreshPresented,
     RevocationRequested,
+    LegacyRevocationRequested,
     ContextRequested,
     CodeReplayed,
+    UserSignedIn,
+    UserSignedOut,
+    ConsentShown,
+    ConsentSubmitted,
     ClockAdvanced,
 ]
+REQUEST = AuthorizationRequest(client_id=CLIENT, redirect_uri=URI, state="s")
+SESSION_HASH = "e" * 64
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=22, max_size=40)
 
 
@@ -76,6 +93,17 @@ def _record(state: Any, now: float) -> Any:
             refresh_expires_at=now + 60 * 86400,
             origin_code_hash="c" * 64,
         )
+    if isinstance(state, SessionState):
+        return Session(session_hash=SESSION_HASH, state=state, user_id=ADA, signed_in_at=now)
+    if isinstance(state, TicketState):
+        return ConsentTicket(
+            ticket_hash="t" * 64,
+            state=state,
+            request=REQUEST,
+            user_id=ADA,
+            session_hash=SESSION_HASH,
+            issued_at=now,
+        )
     return None
 
 
@@ -102,6 +130,21 @@ def _inputs(draw: st.DrawFn, kind: type[Any]) -> Any:
         )
     if kind is RevocationRequested:
         return RevocationRequested(client_id=CLIENT, client_secret=secret)
+    if kind is UserSignedIn:
+        return UserSignedIn(user_id=ADA, session_token=draw(TOKEN))
+    if kind is ConsentShown:
+        session = draw(st.sampled_from([SESSION_HASH, None]))
+        return ConsentShown(request=REQUEST, user_id=ADA, session_hash=session, token=draw(TOKEN))
+    if kind is ConsentSubmitted:
+        return ConsentSubmitted(
+            request=draw(
+                st.sampled_from([REQUEST, AuthorizationRequest(client_id=CLIENT, redirect_uri=URI)])
+            ),
+            session_hash=draw(st.sampled_from([SESSION_HASH, None])),
+            approve=draw(st.booleans()),
+            team_id=draw(st.sampled_from([ALPHA, "3458764517517819001", None])),
+            code=draw(TOKEN),
+        )
     return kind()
 
 
@@ -119,8 +162,18 @@ def test_every_live_state_handles_time_and_its_own_inputs() -> None:
     for code_state in CodeState:
         assert (code_state, ClockAdvanced) in TABLE and (code_state, CodeRedeemed) in TABLE
     for state in PairState:
-        for input_type in (RefreshPresented, RevocationRequested, ContextRequested, CodeReplayed):
+        for input_type in (
+            RefreshPresented,
+            RevocationRequested,
+            LegacyRevocationRequested,
+            ContextRequested,
+            CodeReplayed,
+        ):
             assert (state, input_type) in TABLE
+    for ticket_state in TicketState:
+        assert (ticket_state, ClockAdvanced) in TABLE and (ticket_state, ConsentSubmitted) in TABLE
+    for session_state in SessionState:
+        assert (session_state, ClockAdvanced) in TABLE and (session_state, UserSignedOut) in TABLE
 
 
 @given(
@@ -137,7 +190,12 @@ def test_every_pair_moves_per_the_table_or_raises(state: Any, data: Any, age: fl
         with pytest.raises(InvalidTransition):
             step(record, event, registry=REGISTRY, now=T0 + age)
         return
-    result = step(record, event, registry=REGISTRY, now=T0 + age)
+    try:
+        result = step(record, event, registry=REGISTRY, now=T0 + age)
+    except AuthorizationRequestRejected:
+        # a refused consent form (or a team the user may not pick) changes nothing
+        assert kind in (ConsentSubmitted, ConsentGranted)
+        return
     assert isinstance(result, ServerStep)
     assert result.record.state in rule.targets
     for effect in result.effects:
@@ -191,3 +249,67 @@ def test_secrets_never_in_repr() -> None:
     text = repr(event) + repr(REGISTRY)
     for secret in (SECRET, "verifier-verifier", "access-access", "refresh-refresh"):
         assert secret not in text
+
+
+def _ticket(session: str | None = SESSION_HASH) -> ConsentTicket:
+    return ConsentTicket(
+        ticket_hash="t" * 64,
+        state=TicketState.ISSUED,
+        request=REQUEST,
+        user_id=ADA,
+        session_hash=session,
+        issued_at=T0,
+    )
+
+
+def _submitted(**changes: Any) -> ConsentSubmitted:
+    values: dict[str, Any] = {
+        "request": REQUEST,
+        "session_hash": SESSION_HASH,
+        "approve": True,
+        "team_id": ALPHA,
+        "code": "c" * 43,
+    }
+    values.update(changes)
+    return ConsentSubmitted(**values)
+
+
+def test_a_consent_form_approved_in_its_session_issues_a_code_once() -> None:
+    result = step(_ticket(), _submitted(), registry=REGISTRY, now=T0 + 1)
+    assert result.record.state is TicketState.USED
+    (code,) = [e.code for e in result.effects if hasattr(e, "code")]
+    assert code.state is CodeState.ISSUED and code.user_id == ADA
+    with pytest.raises(ConsentFormRejected):
+        step(result.record, _submitted(), registry=REGISTRY, now=T0 + 2)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"session_hash": None},  # posted without the session cookie it was shown in
+        {"session_hash": "f" * 64},  # another sign-in's form
+        {"request": AuthorizationRequest(client_id=CLIENT, redirect_uri=URI, state="other")},
+        {"posted_user_id": "3458764517517852418"},  # the user is the signed-in one
+    ],
+)
+def test_a_consent_form_from_elsewhere_is_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(ConsentFormRejected) as caught:
+        step(_ticket(), _submitted(**changes), registry=REGISTRY, now=T0 + 1)
+    assert caught.value.status_code == 403
+
+
+def test_a_consent_form_expires() -> None:
+    with pytest.raises(ConsentFormRejected):
+        step(_ticket(), _submitted(), registry=REGISTRY, now=T0 + 30 * 60)
+    aged = step(_ticket(), ClockAdvanced(), registry=REGISTRY, now=T0 + 30 * 60).record
+    assert aged.state is TicketState.EXPIRED
+
+
+def test_v1_revoke_needs_no_credentials_and_kills_the_pair() -> None:
+    pair = _record(PairState.ACTIVE, T0)
+    result = step(pair, LegacyRevocationRequested(), registry=REGISTRY, now=T0)
+    assert result.record.state is PairState.REVOKED
+    (respond,) = [e for e in result.effects if isinstance(e, Respond)]
+    assert respond.response.status == 204
+    again = step(result.record, LegacyRevocationRequested(), registry=REGISTRY, now=T0)
+    assert [e.response.status for e in again.effects if isinstance(e, Respond)] == [404]

@@ -13,24 +13,38 @@ import attrs
 from .._errors import MiroflowError
 from .._events import ClockAdvanced
 from .._http import HttpResponse
-from ._model import AuthorizationCode, AuthorizationRequest, TokenPair
+from ._model import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    ConsentTicket,
+    Session,
+    TokenPair,
+)
 
 __all__ = [
     "AuthorizationRequestRejected",
     "ClockAdvanced",
     "CodeRedeemed",
     "CodeReplayed",
+    "ConsentFormRejected",
     "ConsentGranted",
+    "ConsentShown",
+    "ConsentSubmitted",
     "ContextRequested",
+    "LegacyRevocationRequested",
     "RefreshPresented",
     "Respond",
     "RevocationRequested",
     "RevokeIssuedFrom",
     "SaveCode",
     "SavePair",
+    "SaveSession",
+    "SaveTicket",
     "ServerEffect",
     "ServerInput",
     "ServerStep",
+    "UserSignedIn",
+    "UserSignedOut",
 ]
 
 
@@ -43,6 +57,14 @@ class AuthorizationRequestRejected(MiroflowError):
     status_code = 400
 
 
+class ConsentFormRejected(AuthorizationRequestRejected):
+    """A consent form submitted without the right CSRF token or session (a forged or replayed
+    POST, or another browser's form): 403, never a redirect."""
+
+    code = "consent_form_rejected"
+    status_code = 403
+
+
 # --- inputs ---------------------------------------------------------------------------------
 
 
@@ -53,6 +75,45 @@ class ConsentGranted:
     request: AuthorizationRequest
     user_id: str
     team_id: str
+    code: str = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class UserSignedIn:
+    """A user signed in on the simulated miro.com; ``session_token`` (the cookie's value) is
+    freshly drawn."""
+
+    user_id: str
+    session_token: str = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class UserSignedOut:
+    """The session's user signed out."""
+
+
+@attrs.frozen(kw_only=True)
+class ConsentShown:
+    """The consent page was rendered for ``user_id`` (in the session ``session_hash``, or in
+    none for the implicit default user); ``token`` is its freshly drawn CSRF token."""
+
+    request: AuthorizationRequest
+    user_id: str
+    session_hash: str | None
+    token: str = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ConsentSubmitted:
+    """The consent form came back: the request it carries, the session its cookie names (None
+    without one), the button pressed, the team picked, the ``user_id`` field if one was posted,
+    and a freshly drawn code (used only on approval)."""
+
+    request: AuthorizationRequest
+    session_hash: str | None
+    approve: bool
+    team_id: str | None
+    posted_user_id: str | None = None
     code: str = attrs.field(repr=False)
 
 
@@ -88,6 +149,12 @@ class RevocationRequested:
 
 
 @attrs.frozen(kw_only=True)
+class LegacyRevocationRequested:
+    """``POST /v1/oauth/revoke?access_token=...`` (deprecated by Miro, still called by both
+    official SDKs) named this pair's access token. It carries no client credentials."""
+
+
+@attrs.frozen(kw_only=True)
 class ContextRequested:
     """``GET /v1/oauth-token`` presented this pair's access token."""
 
@@ -102,8 +169,13 @@ ServerInput = (
     | CodeRedeemed
     | RefreshPresented
     | RevocationRequested
+    | LegacyRevocationRequested
     | ContextRequested
     | CodeReplayed
+    | UserSignedIn
+    | UserSignedOut
+    | ConsentShown
+    | ConsentSubmitted
     | ClockAdvanced
 )
 
@@ -125,6 +197,20 @@ class SavePair:
 
 
 @attrs.frozen(kw_only=True)
+class SaveSession:
+    """Keep this session record (insert or replace, by its cookie's hash)."""
+
+    session: Session
+
+
+@attrs.frozen(kw_only=True)
+class SaveTicket:
+    """Keep this consent ticket (insert or replace, by its CSRF token's hash)."""
+
+    ticket: ConsentTicket
+
+
+@attrs.frozen(kw_only=True)
 class RevokeIssuedFrom:
     """Feed ``CodeReplayed`` to every pair descending from this code."""
 
@@ -138,12 +224,12 @@ class Respond:
     response: HttpResponse
 
 
-ServerEffect = SaveCode | SavePair | RevokeIssuedFrom | Respond
+ServerEffect = SaveCode | SavePair | SaveSession | SaveTicket | RevokeIssuedFrom | Respond
 
 
 @attrs.frozen(kw_only=True)
 class ServerStep:
     """What ``step`` returns: the record after the transition and the orders, in order."""
 
-    record: AuthorizationCode | TokenPair
+    record: AuthorizationCode | TokenPair | Session | ConsentTicket
     effects: tuple[ServerEffect, ...] = ()

@@ -1,8 +1,10 @@
-"""The simulated authorization server's machines: authorization codes and token pairs.
+"""The simulated authorization server's machines: authorization codes, token pairs, and (in
+``_consent``) the consent host's sessions and consent forms.
 
 Theory of operation
 -------------------
-Two kinds of record live on the server, each with its own small lifecycle:
+Four kinds of record live on the server, each with its own small lifecycle; the two of the
+API are:
 
 * an **authorization code** is issued when the user clicks "Install & authorize", and is then
   redeemed once, expires exactly 600 s after issue, or is burned by misuse (a wrong
@@ -12,7 +14,11 @@ Two kinds of record live on the server, each with its own small lifecycle:
 * a **token pair** (access + refresh token) is active until a refresh rotates it (the old
   pair stops working at once), a revocation or a code replay revokes it, or its refresh token
   outlives 60 days. Access-token expiry (3599 s) is a guard inside the active state: the pair
-  can still be refreshed or revoked.
+  can still be refreshed or revoked. The deprecated v1 revoke (token only, no client
+  credentials) revokes it as v2 does.
+
+Sessions and consent tickets (the signed-in user and the consent form's CSRF token) are
+described in ``_consent``; their rows are part of the same table.
 
 ``step(record, input, registry=..., now=...)`` takes a frozen record (None before a code
 exists) and a fact, and returns the next record plus the orders a holder must carry out: save
@@ -25,21 +31,22 @@ source: ``now`` is an argument and new codes and tokens arrive inside the inputs
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from .._errors import InvalidTransition, UsageError
+from .._errors import InvalidTransition
 from .._events import ClockAdvanced
 from .._wire import code_challenge
 from . import _wire as wire
+from ._consent import CONSENT_ROWS, issue_code
 from ._events import (
-    AuthorizationRequestRejected,
     CodeRedeemed,
     CodeReplayed,
     ConsentGranted,
     ContextRequested,
+    LegacyRevocationRequested,
     RefreshPresented,
     Respond,
     RevocationRequested,
@@ -55,34 +62,16 @@ from ._model import (
     App,
     AuthorizationCode,
     CodeState,
+    ConsentTicket,
     PairState,
     Registry,
+    Session,
     TokenPair,
     hash_secret,
 )
+from ._rule import MIN_SECRET_LENGTH, Rule, ServerState, absorb, answer, check_drawn
 
 __all__ = ["MIN_SECRET_LENGTH", "TABLE", "Rule", "ServerState", "authenticate", "step"]
-
-#: 128 bits in unpadded base64url: the least a code or token drawn for the machine may carry.
-MIN_SECRET_LENGTH = 22
-
-ServerState = CodeState | PairState
-Handler = Callable[[Any, Any, Registry, float], ServerStep]
-
-ISSUED, REDEEMED = CodeState.ISSUED, CodeState.REDEEMED
-CODE_EXPIRED, BURNED = CodeState.EXPIRED, CodeState.BURNED
-ACTIVE, ROTATED = PairState.ACTIVE, PairState.ROTATED
-REVOKED, PAIR_EXPIRED = PairState.REVOKED, PairState.EXPIRED
-
-
-@attrs.frozen(kw_only=True)
-class Rule:
-    """One row of the table (the same attribute names as ``miroflow.Rule``)."""
-
-    targets: tuple[ServerState, ...]
-    effects: tuple[type[Any], ...]
-    why: str
-    handler: Handler = attrs.field(repr=False, eq=False)
 
 
 def authenticate(registry: Registry, client_id: str, client_secret: str) -> App | None:
@@ -94,13 +83,12 @@ def authenticate(registry: Registry, client_id: str, client_secret: str) -> App 
     return app if hmac.compare_digest(expected, client_secret.encode()) else None
 
 
-def _answer(record: Any, response: Any, *saved: Any) -> ServerStep:
-    return ServerStep(record=record, effects=(*saved, Respond(response=response)))
+_answer, _check_drawn, _absorb = answer, check_drawn, absorb
 
-
-def _check_drawn(*values: str) -> None:
-    if any(len(value) < MIN_SECRET_LENGTH for value in values):
-        raise UsageError("Codes and tokens given to the simulator must carry at least 128 bits.")
+ISSUED, REDEEMED = CodeState.ISSUED, CodeState.REDEEMED
+CODE_EXPIRED, BURNED = CodeState.EXPIRED, CodeState.BURNED
+ACTIVE, ROTATED = PairState.ACTIVE, PairState.ROTATED
+REVOKED, PAIR_EXPIRED = PairState.REVOKED, PairState.EXPIRED
 
 
 # --- codes ------------------------------------------------------------------------------------
@@ -108,26 +96,13 @@ def _check_drawn(*values: str) -> None:
 
 def _consent(record: None, event: ConsentGranted, registry: Registry, now: float) -> ServerStep:
     request = event.request
-    app = registry.apps.get(request.client_id)
-    if app is None or not wire.app_redirect_matches(app, request.redirect_uri):
-        raise AuthorizationRequestRejected("The app or its redirect URI is not registered.")
-    user = registry.users.get(event.user_id)
-    if user is None:
-        raise AuthorizationRequestRejected(f"There is no user {event.user_id}.")
-    if event.team_id not in user.team_ids:
-        raise AuthorizationRequestRejected(
-            f"User {user.user_id} may not install apps into team {event.team_id}."
-        )
-    _check_drawn(event.code)
-    issued = AuthorizationCode(
-        code_hash=hash_secret(event.code),
-        state=ISSUED,
-        client_id=request.client_id,
-        redirect_uri=request.redirect_uri,
-        user_id=user.user_id,
+    issued = issue_code(
+        request,
+        user_id=event.user_id,
         team_id=event.team_id,
-        issued_at=now,
-        code_challenge=request.code_challenge,
+        code=event.code,
+        registry=registry,
+        now=now,
     )
     return _answer(
         issued, wire.code_redirect(request, event.code, event.team_id), SaveCode(code=issued)
@@ -218,10 +193,6 @@ def _clock_code(
     return ServerStep(record=dead, effects=(SaveCode(code=dead),))
 
 
-def _absorb(record: Any, event: Any, registry: Registry, now: float) -> ServerStep:
-    return ServerStep(record=record)
-
-
 # --- token pairs ------------------------------------------------------------------------------
 
 
@@ -269,6 +240,19 @@ def _revoke_dead(
     if authenticate(registry, event.client_id, event.client_secret) is None:
         return _answer(pair, wire.oauth_error(wire.INVALID_CLIENT))
     return _answer(pair, wire.token_not_found())
+
+
+def _legacy_revoke_active(
+    pair: TokenPair, event: LegacyRevocationRequested, registry: Registry, now: float
+) -> ServerStep:
+    revoked = attrs.evolve(pair, state=REVOKED)
+    return _answer(revoked, wire.no_content(), SavePair(pair=revoked))
+
+
+def _legacy_revoke_dead(
+    pair: TokenPair, event: LegacyRevocationRequested, registry: Registry, now: float
+) -> ServerStep:
+    return _answer(pair, wire.legacy_revoke_unknown(registry))
 
 
 def _context_active(
@@ -397,6 +381,28 @@ TABLE: Mapping[tuple[ServerState | None, type[Any]], Rule] = {
         )
         for dead in _DEAD_PAIRS
     },
+    (ACTIVE, LegacyRevocationRequested): Rule(
+        targets=(REVOKED,),
+        effects=(SavePair, Respond),
+        why=(
+            "v1 revoke (DEPRECATED by Miro, still called by both official SDKs): the access "
+            "token in the query string, no client credentials; 204 and both tokens stop "
+            "working."
+        ),
+        handler=_legacy_revoke_active,
+    ),
+    **{
+        (dead, LegacyRevocationRequested): Rule(
+            targets=(dead,),
+            effects=(Respond,),
+            why=(
+                "v1 revoke of a token that no longer works: 404, as v2 (UNCONFIRMED; "
+                "v1_revoke_unknown_ok answers 204, as RFC 7009)."
+            ),
+            handler=_legacy_revoke_dead,
+        )
+        for dead in _DEAD_PAIRS
+    },
     (ACTIVE, ContextRequested): Rule(
         targets=(ACTIVE,),
         effects=(Respond,),
@@ -445,11 +451,12 @@ TABLE: Mapping[tuple[ServerState | None, type[Any]], Rule] = {
         )
         for dead in _DEAD_PAIRS
     },
+    **CONSENT_ROWS,
 }
 
 
 def step(
-    record: AuthorizationCode | TokenPair | None,
+    record: AuthorizationCode | TokenPair | Session | ConsentTicket | None,
     event: ServerInput,
     *,
     registry: Registry,

@@ -21,16 +21,23 @@ from .._model import CODE_LIFETIME
 __all__ = [
     "ACCESS_TOKEN_LIFETIME",
     "CODE_LIFETIME",
+    "CONSENT_LIFETIME",
     "DEFAULT_SCOPES",
+    "ID_FIELDS",
     "REFRESH_TOKEN_LIFETIME",
+    "SESSION_LIFETIME",
     "App",
     "AuthorizationCode",
     "AuthorizationRequest",
     "CodeState",
+    "ConsentTicket",
     "Organization",
     "PairState",
     "Registry",
+    "Session",
+    "SessionState",
     "Team",
+    "TicketState",
     "TokenPair",
     "User",
 ]
@@ -40,6 +47,12 @@ ACCESS_TOKEN_LIFETIME = 3599
 #: Refresh tokens live 60 days, counted again from each refresh.
 REFRESH_TOKEN_LIFETIME = 60 * 24 * 3600
 DEFAULT_SCOPES = ("boards:read", "boards:write")
+#: UNCONFIRMED: how long a simulated miro.com sign-in lasts (Miro does not say).
+SESSION_LIFETIME = 24 * 3600
+#: UNCONFIRMED: how long a consent page's form (its CSRF token) may be submitted.
+CONSENT_LIFETIME = 30 * 60
+#: The IDs Miro sometimes sends as bare JSON numbers instead of strings.
+ID_FIELDS = ("user_id", "team_id", "organization_id")
 
 
 # Values are prefixed: these are str enums, and two states named "expired" in different
@@ -60,6 +73,21 @@ class PairState(str, enum.Enum):
     ROTATED = "pair_rotated"  # a refresh replaced it; it stopped working at once
     REVOKED = "pair_revoked"  # revoked (v2 revoke, or its code was replayed)
     EXPIRED = "pair_expired"  # its refresh token outlived its 60 days
+
+
+class SessionState(str, enum.Enum):
+    """Where one simulated sign-in on the consent host (a session cookie) stands."""
+
+    ACTIVE = "session_active"
+    ENDED = "session_ended"  # signed out, or past its lifetime
+
+
+class TicketState(str, enum.Enum):
+    """Where one rendered consent form (its CSRF token) stands."""
+
+    ISSUED = "ticket_issued"  # the page was shown; the form may be submitted once
+    USED = "ticket_used"  # submitted (approved or cancelled)
+    EXPIRED = "ticket_expired"  # not submitted in time
 
 
 @attrs.frozen(kw_only=True)
@@ -102,19 +130,43 @@ class App:
 
 @attrs.frozen(kw_only=True)
 class Registry:
-    """Everything registered with the simulated Miro: apps, users, teams, the organization.
+    """Everything registered with the simulated Miro: apps, users, teams, the organization,
+    and the switches for behaviour Miro varies or does not document.
 
-    ``big_team_ids`` makes the token endpoint send ``team_id`` as a bare JSON number (above
-    2**53 for Miro-sized IDs), as Miro sometimes does."""
+    ``number_ids`` names the IDs (of ``ID_FIELDS``) sent as bare JSON numbers (above 2**53 for
+    Miro-sized IDs), as Miro sometimes does; the others are strings. ``return_empty_state``:
+    an empty ``state=`` in the authorization request comes back as ``state=`` (True, RFC 6749
+    §4.1.2: "if the state parameter was present") or is dropped (False). UNCONFIRMED.
+    ``v1_revoke_unknown_ok``: the deprecated v1 revoke answers an unknown or dead token with
+    204 (True, as RFC 7009 §2.2 would) instead of v2's 404 (False, the default). UNCONFIRMED."""
 
     organization: Organization
     teams: Mapping[str, Team]
     users: Mapping[str, User]
     apps: Mapping[str, App] = attrs.field(factory=dict)
-    big_team_ids: bool = False
+    number_ids: frozenset[str] = frozenset()
+    return_empty_state: bool = True
+    v1_revoke_unknown_ok: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        unknown = set(self.number_ids) - set(ID_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"Unknown ID fields {sorted(unknown)}; choose among {', '.join(ID_FIELDS)}."
+            )
+
+    @property
+    def big_team_ids(self) -> bool:
+        """``team_id`` goes out as a bare JSON number."""
+        return "team_id" in self.number_ids
 
     def with_app(self, app: App) -> Registry:
         return attrs.evolve(self, apps={**self.apps, app.client_id: app})
+
+    def id_value(self, field: str, value: str) -> object:
+        """``value`` as it goes on the wire: a bare number if ``field`` is switched to numbers
+        (json writes Python ints exactly, never through a float)."""
+        return int(value) if field in self.number_ids and value.isdigit() else value
 
 
 @attrs.frozen(kw_only=True)
@@ -167,6 +219,37 @@ class TokenPair:
     #: The hash of the code this pair (or the pair it rotated from) was issued for: a replay
     #: of that code revokes it.
     origin_code_hash: str
+
+
+@attrs.frozen(kw_only=True)
+class Session:
+    """A user signed in on the simulated miro.com, keyed by the hash of its cookie."""
+
+    session_hash: str
+    state: SessionState
+    user_id: str
+    signed_in_at: float
+
+    @property
+    def expires_at(self) -> float:
+        return self.signed_in_at + SESSION_LIFETIME
+
+
+@attrs.frozen(kw_only=True)
+class ConsentTicket:
+    """One rendered consent form: its CSRF token's hash, who it was shown to (the session, or
+    None for the implicit default user) and the authorization request it was shown for."""
+
+    ticket_hash: str
+    state: TicketState
+    request: AuthorizationRequest
+    user_id: str
+    session_hash: str | None
+    issued_at: float
+
+    @property
+    def expires_at(self) -> float:
+        return self.issued_at + CONSENT_LIFETIME
 
 
 def hash_secret(value: str) -> str:

@@ -11,7 +11,7 @@ can serve it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,16 +27,24 @@ from ._events import (
     AuthorizationRequestRejected,
     CodeRedeemed,
     CodeReplayed,
+    ConsentFormRejected,
     ConsentGranted,
+    ConsentShown,
+    ConsentSubmitted,
     ContextRequested,
+    LegacyRevocationRequested,
     RefreshPresented,
     Respond,
     RevocationRequested,
     RevokeIssuedFrom,
     SaveCode,
     SavePair,
+    SaveSession,
+    SaveTicket,
     ServerInput,
     ServerStep,
+    UserSignedIn,
+    UserSignedOut,
 )
 from ._machine import authenticate, step
 from ._model import (
@@ -45,9 +53,12 @@ from ._model import (
     AuthorizationCode,
     AuthorizationRequest,
     CodeState,
+    ConsentTicket,
     Organization,
     PairState,
     Registry,
+    Session,
+    SessionState,
     Team,
     TokenPair,
     User,
@@ -56,6 +67,7 @@ from ._model import (
 
 __all__ = [
     "CONTEXT_PATH",
+    "LEGACY_REVOKE_PATH",
     "REVOKE_PATH",
     "TOKEN_PATH",
     "AuthorizationServer",
@@ -64,6 +76,8 @@ __all__ = [
 
 TOKEN_PATH = "/v1/oauth/token"
 REVOKE_PATH = "/v2/oauth/revoke"
+#: Deprecated by Miro, still called by both official SDKs.
+LEGACY_REVOKE_PATH = "/v1/oauth/revoke"
 CONTEXT_PATH = "/v1/oauth-token"
 
 _SECRET_BYTES = 32
@@ -111,6 +125,8 @@ class AuthorizationServer:
         self._codes: dict[str, AuthorizationCode] = {}
         self._pairs: dict[str, TokenPair] = {}
         self._by_refresh: dict[str, str] = {}
+        self._sessions: dict[str, Session] = {}
+        self._tickets: dict[str, ConsentTicket] = {}
 
     # --- registry -----------------------------------------------------------------------
 
@@ -152,7 +168,23 @@ class AuthorizationServer:
     def set_big_team_ids(self, enabled: bool) -> None:
         """Send ``team_id`` as a bare JSON number from now on (or as a string again)."""
         with self._lock:
-            self._registry = attrs.evolve(self._registry, big_team_ids=enabled)
+            others = self._registry.number_ids - {"team_id"}
+            self.set_number_ids(others | ({"team_id"} if enabled else set()))
+
+    def set_number_ids(self, fields: Iterable[str]) -> None:
+        """Send exactly these IDs (of ``ID_FIELDS``) as bare JSON numbers from now on."""
+        with self._lock:
+            self._registry = attrs.evolve(self._registry, number_ids=frozenset(fields))
+
+    def set_v1_revoke_unknown_ok(self, enabled: bool) -> None:
+        """Whether the v1 revoke answers an unknown or dead token with 204 (True) or 404."""
+        with self._lock:
+            self._registry = attrs.evolve(self._registry, v1_revoke_unknown_ok=enabled)
+
+    def set_return_empty_state(self, enabled: bool) -> None:
+        """Whether an empty ``state=`` comes back as ``state=`` (True) or is dropped."""
+        with self._lock:
+            self._registry = attrs.evolve(self._registry, return_empty_state=enabled)
 
     # --- the browser side ---------------------------------------------------------------
 
@@ -176,10 +208,13 @@ class AuthorizationServer:
         if challenge is not None and params.get("code_challenge_method") != "S256":
             raise AuthorizationRequestRejected("Only the S256 code_challenge_method is supported.")
         team_id = params.get("team_id")
+        state = params.get("state")
+        if state == "" and not self._registry.return_empty_state:
+            state = None
         return AuthorizationRequest(
             client_id=app.client_id,
             redirect_uri=redirect_uri,
-            state=params.get("state"),
+            state=state,
             team_id=team_id if team_id in self._registry.teams else None,
             code_challenge=challenge,
         )
@@ -198,15 +233,95 @@ class AuthorizationServer:
         """The user clicked "Cancel": a 302 with ``error=access_denied`` (and the state)."""
         return wire.denial_redirect(request)
 
+    def sign_in(self, user_id: str, *, now: float) -> str:
+        """Start a session for ``user_id``; the session cookie's value (a secret)."""
+        token = b64url(self._draw())
+        with self._lock:
+            self._step(None, UserSignedIn(user_id=user_id, session_token=token), now)
+        return token
+
+    def sign_out(self, session_token: str, *, now: float) -> None:
+        with self._lock:
+            session = self._sessions.get(hash_secret(session_token))
+            if session is not None:
+                self._step(session, UserSignedOut(), now)
+
+    def session_user(self, session_token: str | None, *, now: float) -> str | None:
+        """The user this session cookie signs in, or None (no such session, or one that
+        ended or is past its lifetime at ``now``)."""
+        if not session_token:
+            return None
+        session = self._sessions.get(hash_secret(session_token))
+        if session is None or session.state is not SessionState.ACTIVE:
+            return None
+        return session.user_id if now < session.expires_at else None
+
+    def show_consent(
+        self,
+        request: AuthorizationRequest,
+        *,
+        user_id: str,
+        session_token: str | None,
+        now: float,
+    ) -> str:
+        """Record a rendered consent form; its CSRF token (a secret, for a hidden field)."""
+        token = b64url(self._draw())
+        shown = ConsentShown(
+            request=request,
+            user_id=user_id,
+            session_hash=self._live_session_hash(session_token, now),
+            token=token,
+        )
+        with self._lock:
+            self._step(None, shown, now)
+        return token
+
+    def submit_consent(
+        self,
+        csrf_token: str | None,
+        request: AuthorizationRequest,
+        *,
+        session_token: str | None,
+        approve: bool,
+        team_id: str | None,
+        posted_user_id: str | None,
+        now: float,
+    ) -> HttpResponse:
+        """The consent form came back: a 302 (code or access_denied), or
+        ``ConsentFormRejected`` / ``AuthorizationRequestRejected``."""
+        submitted = ConsentSubmitted(
+            request=request,
+            session_hash=self._live_session_hash(session_token, now),
+            approve=approve,
+            team_id=team_id,
+            posted_user_id=posted_user_id,
+            code=b64url(self._draw()),
+        )
+        with self._lock:
+            ticket = self._tickets.get(hash_secret(csrf_token)) if csrf_token else None
+            if ticket is None:
+                raise ConsentFormRejected(
+                    "The consent form carries no valid CSRF token: submit the form the consent "
+                    "page showed."
+                )
+            return self._run(ticket, submitted, now)
+
+    def _live_session_hash(self, session_token: str | None, now: float) -> str | None:
+        if self.session_user(session_token, now=now) is None:
+            return None
+        return hash_secret(session_token or "")
+
     # --- the API side -------------------------------------------------------------------
 
     def handle(self, request: HttpRequest, *, now: float) -> HttpResponse:
-        """Answer a request to the token endpoint, the v2 revoke endpoint or the token
-        context endpoint (routed by path only, so any host works)."""
+        """Answer a request to the token endpoint, the v2 and v1 revoke endpoints or the
+        token context endpoint (routed by path only: the host is the front end's business).
+        Any other path gets Miro's JSON 404."""
         path = urlsplit(request.url).path
         routes = {
             TOKEN_PATH: ("POST", self._token),
             REVOKE_PATH: ("POST", self._revoke),
+            LEGACY_REVOKE_PATH: ("POST", self._legacy_revoke),
             CONTEXT_PATH: ("GET", self._context),
         }
         route = routes.get(path)
@@ -228,6 +343,10 @@ class AuthorizationServer:
                 self._run(code, ClockAdvanced(), now)
             for pair in list(self._pairs.values()):
                 self._run(pair, ClockAdvanced(), now)
+            for session in list(self._sessions.values()):
+                self._step(session, ClockAdvanced(), now)
+            for ticket in list(self._tickets.values()):
+                self._step(ticket, ClockAdvanced(), now)
 
     def code_state(self, code: str) -> CodeState | None:
         """Where this code stands (None if never issued), for tests."""
@@ -315,6 +434,13 @@ class AuthorizationServer:
             return wire.oauth_error(wire.INVALID_CLIENT)
         return wire.token_not_found()
 
+    def _legacy_revoke(self, request: HttpRequest, now: float) -> HttpResponse:
+        (token,) = _required(wire.request_params(request), "access_token")
+        record = self._pairs.get(hash_secret(token))
+        if record is None:
+            return wire.legacy_revoke_unknown(self._registry)
+        return self._run(record, LegacyRevocationRequested(), now)
+
     def _context(self, request: HttpRequest, now: float) -> HttpResponse:
         token = wire.bearer_token(request)
         if token is None:
@@ -324,14 +450,19 @@ class AuthorizationServer:
             return wire.invalid_token()
         return self._run(record, ContextRequested(), now)
 
-    def _run(
-        self, record: AuthorizationCode | TokenPair | None, event: ServerInput, now: float
-    ) -> HttpResponse:
+    def _step(self, record: Any, event: ServerInput, now: float) -> None:
+        self._run(record, event, now)
+
+    def _run(self, record: Any, event: ServerInput, now: float) -> HttpResponse:
         """Step the machine and carry out its effects; the answer, if one was ordered."""
         result: ServerStep = step(record, event, registry=self._registry, now=now)
         response = HttpResponse(status=500)
         for effect in result.effects:
-            if isinstance(effect, SaveCode):
+            if isinstance(effect, SaveSession):
+                self._sessions[effect.session.session_hash] = effect.session
+            elif isinstance(effect, SaveTicket):
+                self._tickets[effect.ticket.ticket_hash] = effect.ticket
+            elif isinstance(effect, SaveCode):
                 self._codes[effect.code.code_hash] = effect.code
             elif isinstance(effect, SavePair):
                 pair = effect.pair

@@ -75,16 +75,17 @@ def token_success(
 ) -> HttpResponse:
     """Miro's success JSON, fields in Miro's order. Non-expiring apps get neither
     ``refresh_token`` nor ``expires_in``."""
-    team_id: object = pair.team_id
-    if registry.big_team_ids and pair.team_id.isdigit():
-        team_id = int(pair.team_id)  # json writes Python ints exactly: a bare number > 2**53
-    document: dict[str, object] = {"user_id": pair.user_id}
+    document: dict[str, object] = {"user_id": registry.id_value("user_id", pair.user_id)}
     if pair.refresh_hash is not None:
         document["refresh_token"] = refresh_token
     document["access_token"] = access_token
     if pair.access_expires_at is not None:
         document["expires_in"] = ACCESS_TOKEN_LIFETIME
-    document.update(team_id=team_id, scope=" ".join(pair.scopes), token_type="bearer")
+    document.update(
+        team_id=registry.id_value("team_id", pair.team_id),
+        scope=" ".join(pair.scopes),
+        token_type="bearer",
+    )
     return _json(200, document)
 
 
@@ -92,7 +93,8 @@ def token_context(pair: TokenPair, registry: Registry) -> HttpResponse:
     """``GET /v1/oauth-token``: the token's type, organization, team, creator, user, scopes."""
     team = registry.teams.get(pair.team_id)
     user = registry.users.get(pair.user_id)
-    user_doc = {"type": "user", "name": user.name if user else "", "id": pair.user_id}
+    user_id = registry.id_value("user_id", pair.user_id)
+    user_doc = {"type": "user", "name": user.name if user else "", "id": user_id}
     return _json(
         200,
         {
@@ -100,9 +102,13 @@ def token_context(pair: TokenPair, registry: Registry) -> HttpResponse:
             "organization": {
                 "type": "organization",
                 "name": registry.organization.name,
-                "id": registry.organization.org_id,
+                "id": registry.id_value("organization_id", registry.organization.org_id),
             },
-            "team": {"type": "team", "name": team.name if team else "", "id": pair.team_id},
+            "team": {
+                "type": "team",
+                "name": team.name if team else "",
+                "id": registry.id_value("team_id", pair.team_id),
+            },
             "createdBy": user_doc,
             "user": user_doc,
             "scopes": list(pair.scopes),
@@ -152,9 +158,10 @@ def _pairs(text: str, where: str) -> list[tuple[str, str]]:
         raise BadParameters(f"The {where} is not valid percent-encoded UTF-8.") from None
 
 
-def request_params(request: HttpRequest) -> dict[str, str]:
+def request_params(request: HttpRequest, *, keep_blank: tuple[str, ...] = ()) -> dict[str, str]:
     """Parameters from the query string and a form-encoded body, as Miro accepts both. A
-    parameter given twice with different values is refused rather than guessed at."""
+    parameter given twice with different values is refused rather than guessed at. Empty
+    values count as absent, except for the names in ``keep_blank``."""
     found: dict[str, str] = {}
     pairs = _pairs(urlsplit(request.url).query, "query string")
     content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
@@ -168,7 +175,7 @@ def request_params(request: HttpRequest) -> dict[str, str]:
         if found.get(name, value) != value:
             raise BadParameters(f"The parameter '{name}' is given twice with different values.")
         found[name] = value
-    return {name: value for name, value in found.items() if value != ""}
+    return {name: value for name, value in found.items() if value != "" or name in keep_blank}
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -199,6 +206,11 @@ def app_redirect_matches(app: App, redirect_uri: str) -> bool:
 def token_not_found() -> HttpResponse:
     """UNCONFIRMED body: Miro documents only the 404 status of the v2 revoke."""
     return miro_error(404, "notFound", "Token not found")
+
+
+def legacy_revoke_unknown(registry: Registry) -> HttpResponse:
+    """The v1 revoke's answer for a token that does not work (UNCONFIRMED either way)."""
+    return no_content() if registry.v1_revoke_unknown_ok else token_not_found()
 
 
 def invalid_token() -> HttpResponse:

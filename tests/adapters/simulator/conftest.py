@@ -1,5 +1,6 @@
 """Shared set-up for the simulator adapter's tests: a simulator on a controllable clock with
-reproducible entropy, an httpx client over its ASGI app, and a small HTML form reader."""
+reproducible entropy, httpx clients over its ASGI app (in-process: no browser, no socket), one
+for each of its hosts, and a small HTML form reader."""
 
 from __future__ import annotations
 
@@ -101,16 +102,18 @@ class Form(HTMLParser):
         raise AssertionError(f"no button {button_text!r}")
 
 
-class AsgiBrowser:
-    """Blocking calls to the simulator's ASGI app through httpx (one event loop per call)."""
+class AsgiClient:
+    """Blocking calls to the simulator's ASGI app through httpx (one event loop per call, no
+    socket, no cookie jar), relative to one of its hosts."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulator, base_url: str) -> None:
         self.sim = sim
+        self.base_url = base_url
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.sim.asgi_app)
-            async with httpx.AsyncClient(transport=transport, base_url=self.sim.base_url) as c:
+            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as c:
                 return await c.request(method, url, **kwargs)
 
         return asyncio.run(call())
@@ -129,7 +132,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sim(clock: FakeClock) -> Simulator:
-    simulator = Simulator(base_url="http://127.0.0.1:8765", clock=clock, entropy=counter_entropy())
+    simulator = Simulator(clock=clock, entropy=counter_entropy())
     simulator.register_app(
         [REDIRECT_URI, QUERY_REDIRECT_URI],
         client_id="3074457363680401096",
@@ -139,8 +142,15 @@ def sim(clock: FakeClock) -> Simulator:
 
 
 @pytest.fixture
-def browser(sim: Simulator) -> AsgiBrowser:
-    return AsgiBrowser(sim)
+def asgi_client(sim: Simulator) -> AsgiClient:
+    """httpx over the ASGI app, to the consent host (Miro's miro.com)."""
+    return AsgiClient(sim, sim.base_url)
+
+
+@pytest.fixture
+def asgi_api(sim: Simulator) -> AsgiClient:
+    """httpx over the ASGI app, to the API host (Miro's api.miro.com)."""
+    return AsgiClient(sim, sim.api_url)
 
 
 @pytest.fixture(scope="session")

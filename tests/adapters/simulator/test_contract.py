@@ -241,4 +241,4 @@ def test_async_client_completes_a_flow(sim: Simulator, kit: Any) -> None:
 def test_httpx_transport_raises_read_timeout_on_a_stall(sim: Simulator) -> None:
     sim.inject_fault("stall")
     with httpx.Client(transport=httpx_transport(sim)) as http, pytest.raises(httpx.ReadTimeout):
-        http.post(f"{sim.base_url}/v1/oauth/token", data={"grant_type": "x"})
+        http.post(f"{sim.api_url}/v1/oauth/token", data={"grant_type": "x"})

@@ -8,11 +8,14 @@ ASGI app (``SimulatorApp``), in-process transports (``SimulatorTransport``,
 """
 
 from ._asgi import SimulatorApp
+from ._browser import SESSION_COOKIE, SIGN_IN_PATH, SignIn
 from ._cli import main
 from ._serve import LoopbackServer
 from ._simulator import (
     AUTHORIZE_PATH,
     CONTROL_PREFIX,
+    DEFAULT_API_URL,
+    DEFAULT_BASE_URL,
     FaultKind,
     LoggedRequest,
     Simulator,
@@ -23,10 +26,15 @@ from ._transport import AsyncSimulatorTransport, SimulatorTransport, httpx_trans
 __all__ = [
     "AUTHORIZE_PATH",
     "CONTROL_PREFIX",
+    "DEFAULT_API_URL",
+    "DEFAULT_BASE_URL",
+    "SESSION_COOKIE",
+    "SIGN_IN_PATH",
     "AsyncSimulatorTransport",
     "FaultKind",
     "LoggedRequest",
     "LoopbackServer",
+    "SignIn",
     "Simulator",
     "SimulatorApp",
     "SimulatorTransport",

@@ -37,7 +37,10 @@ class SimulatorApp:
             return
         body = await _read_body(receive)
         if body is None:
-            await _send(send, html_response(413, "<p>Request body too large.</p>"))
+            refused = self.simulator.refuse(
+                _request(scope, b""), 413, "payloadTooLarge", "The request body is too large."
+            )
+            await _send(send, refused)
             return
         answer = self.simulator.dispatch(_request(scope, body))
         if isinstance(answer, Stall):

@@ -10,6 +10,11 @@
                            ``DELETE /auto-approve`` shows the consent page again
 ``GET /log``               the API requests seen; ``DELETE /log`` forgets them
 ``POST /big-team-ids``     ``{"enabled": true}``: team_id as a bare JSON number
+``POST /settings``         ``{"number_ids": ["user_id", "team_id"], "return_empty_state":
+                           false, "v1_revoke_unknown_ok": true, "sign_in": "page"}`` (each
+                           optional): behaviour Miro varies or does not document
+``POST /sessions``         ``{"user_id": ...}``: sign a user in; the answer holds the
+                           session cookie's name and value
 ``POST /apps``             ``{"redirect_uris": [...], "expiring": true, ...}``: register an
                            app; the answer holds its client ID and secret
 =========================  ===============================================================
@@ -22,6 +27,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from miroflow import HttpResponse
+
+from ._browser import SESSION_COOKIE, SignIn
 
 if TYPE_CHECKING:
     from ._simulator import Simulator
@@ -74,6 +81,12 @@ def _state(sim: Simulator) -> dict[str, Any]:
     return {
         "now": sim.now(),
         "base_url": sim.base_url,
+        "api_url": sim.api_url,
+        "sign_in": sim.sign_in.value,
+        "default_user": sim.default_user,
+        "number_ids": sorted(registry.number_ids),
+        "return_empty_state": registry.return_empty_state,
+        "v1_revoke_unknown_ok": registry.v1_revoke_unknown_ok,
         "pending_faults": [kind.value for kind in sim.pending_faults],
         "auto_approve": sim.auto_approve_as,
         "big_team_ids": registry.big_team_ids,
@@ -130,9 +143,35 @@ def handle_control(sim: Simulator, method: str, path: str, body: bytes) -> HttpR
     if route == ("POST", "/big-team-ids"):
         sim.server.set_big_team_ids(bool(document.get("enabled", True)))
         return control_answer(204)
+    if route == ("POST", "/settings"):
+        _settings(sim, document)
+        return control_answer(200, _state(sim))
+    if route == ("POST", "/sessions"):
+        user_id = _optional_text(document, "user_id") or sim.default_user
+        return control_answer(201, {"cookie": SESSION_COOKIE, "value": sim.sign_in_as(user_id)})
     if route == ("POST", "/apps"):
         return control_answer(201, _register(sim, document))
     return control_answer(404, {"error": f"No control {method} {path}."})
+
+
+def _settings(sim: Simulator, document: Mapping[str, Any]) -> None:
+    fields = document.get("number_ids")
+    if fields is not None:
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise ControlError("'number_ids' must be a list of ID names.")
+        sim.server.set_number_ids(fields)
+    for name, setter in (
+        ("return_empty_state", sim.server.set_return_empty_state),
+        ("v1_revoke_unknown_ok", sim.server.set_v1_revoke_unknown_ok),
+    ):
+        value = document.get(name)
+        if value is not None:
+            if not isinstance(value, bool):
+                raise ControlError(f"'{name}' must be true or false.")
+            setter(value)
+    mode = document.get("sign_in")
+    if mode is not None:
+        sim.sign_in = SignIn(mode)
 
 
 def _register(sim: Simulator, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,6 +187,7 @@ def _register(sim: Simulator, document: Mapping[str, Any]) -> dict[str, Any]:
         client_secret=_optional_text(document, "client_secret"),
         expiring=bool(document.get("expiring", True)),
         scopes=tuple(scopes),
+        name=_optional_text(document, "name") or "Simulated app",
     )
     return {
         "client_id": app.client_id,

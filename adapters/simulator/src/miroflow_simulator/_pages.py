@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
 
 from miroflow import HttpResponse
 from miroflow.simulator import App, AuthorizationRequest, Registry, User
 
-__all__ = ["consent_page", "error_page", "html_response", "index_page"]
+__all__ = [
+    "consent_page",
+    "error_page",
+    "html_response",
+    "index_page",
+    "not_found_page",
+    "sign_in_page",
+]
 
 _HTML_HEADERS = (
     ("Content-Type", "text/html; charset=utf-8"),
@@ -36,8 +42,13 @@ def _document(title: str, main: str) -> str:
     )
 
 
+def not_found_page() -> HttpResponse:
+    """What the consent host (a web site, not the API) answers for any other path."""
+    return html_response(404, _document("Not found", "<h1>Not found</h1>"))
+
+
 def error_page(status: int, message: str) -> HttpResponse:
-    """A 400 page: the request cannot be honoured, and the browser is never redirected."""
+    """A 4xx page: the request cannot be honoured, and the browser is never redirected."""
     main = (
         "<h1>This app cannot be installed</h1>\n"
         f"<p>{escape(message)}</p>\n"
@@ -60,10 +71,11 @@ def consent_page(
     request: AuthorizationRequest,
     user: User,
     action: str,
-    query: dict[str, str],
+    csrf_token: str,
+    switch_user: str,
 ) -> HttpResponse:
     """The Install dialog: who is signed in, the app and its scopes, a team picker, and the
-    two buttons. The form posts the checked request back to ``action``."""
+    two buttons. The form posts the checked request back to ``action`` with its CSRF token."""
     options = []
     chosen = request.team_id if request.team_id in user.team_ids else user.team_ids[0]
     for team_id in user.team_ids:
@@ -71,32 +83,22 @@ def consent_page(
         label = f"{team.name} ({team_id})" if team else team_id
         selected = " selected" if team_id == chosen else ""
         options.append(f'<option value="{escape(team_id)}"{selected}>{escape(label)}</option>')
-    others = [
-        f'<li><a href="{escape(action)}?{escape(urlencode({**query, "simulator_user": uid}))}">'
-        f"{escape(other.name)}</a></li>"
-        for uid, other in registry.users.items()
-        if uid != user.user_id
-    ]
-    switch = (
-        f"<p>Not {escape(user.name)}? Sign in as:</p>\n<ul>\n{''.join(others)}\n</ul>\n"
-        if others
-        else ""
-    )
     scopes = "".join(f"<li>{escape(scope)}</li>" for scope in app.scopes)
     main = (
         f"<h1>Install {escape(app.name)}</h1>\n"
-        f"<p>Signed in as <strong>{escape(user.name)}</strong> ({escape(user.user_id)}).</p>\n"
-        f"{switch}"
+        f"<p>Signed in as <strong>{escape(user.name)}</strong> ({escape(user.user_id)}). "
+        f'<a href="{escape(switch_user)}">Not {escape(user.name)}? Sign in as someone else</a>'
+        "</p>\n"
         f"<p>{escape(app.name)} (client {escape(app.client_id)}) asks for:</p>\n"
         f"<ul>\n{scopes}\n</ul>\n"
         f'<form method="post" action="{escape(action)}">\n'
+        + _hidden("csrf_token", csrf_token)
         + _hidden("response_type", "code")
         + _hidden("client_id", request.client_id)
         + _hidden("redirect_uri", request.redirect_uri)
         + _hidden("state", request.state)
         + _hidden("code_challenge", request.code_challenge)
         + _hidden("code_challenge_method", "S256" if request.code_challenge else None)
-        + _hidden("user_id", user.user_id)
         + '<p><label for="team">Install into team</label>\n'
         f'<select id="team" name="team_id">\n{"".join(options)}\n</select></p>\n'
         '<p><button type="submit" name="decision" value="approve">Install &amp; authorize'
@@ -107,16 +109,35 @@ def consent_page(
     return html_response(200, _document(f"Install {app.name}", main))
 
 
+def sign_in_page(registry: Registry, *, action: str, next_path: str) -> HttpResponse:
+    """The simulated miro.com sign-in: pick one of the registered users (no password)."""
+    choices = "".join(
+        f'<p><label><input type="radio" name="user_id" value="{escape(uid)}"'
+        f"{' checked' if index == 0 else ''}> {escape(user.name)} ({escape(uid)})</label></p>\n"
+        for index, (uid, user) in enumerate(registry.users.items())
+    )
+    main = (
+        "<h1>Sign in to Miro (simulated)</h1>\n"
+        f'<form method="post" action="{escape(action)}">\n'
+        + _hidden("next", next_path)
+        + f"<fieldset><legend>Sign in as</legend>\n{choices}</fieldset>\n"
+        '<p><button type="submit">Sign in</button></p>\n</form>'
+    )
+    return html_response(200, _document("Sign in", main))
+
+
 def index_page(sim: Any) -> HttpResponse:
     """``GET /``: what this is, its endpoints and the registered apps (no secrets)."""
     endpoints = "".join(
-        f"<li>{escape(label)}: <code>{escape(sim.base_url + path)}</code></li>"
-        for label, path in (
-            ("Authorize", "/oauth/authorize"),
-            ("Token", "/v1/oauth/token"),
-            ("Revoke (v2)", "/v2/oauth/revoke"),
-            ("Token context", "/v1/oauth-token"),
-            ("Test controls", "/_simulator/state"),
+        f"<li>{escape(label)}: <code>{escape(base + path)}</code></li>"
+        for label, base, path in (
+            ("Authorize", sim.base_url, "/oauth/authorize"),
+            ("Sign in", sim.base_url, "/login"),
+            ("Token", sim.api_url, "/v1/oauth/token"),
+            ("Revoke (v2)", sim.api_url, "/v2/oauth/revoke"),
+            ("Revoke (v1, deprecated)", sim.api_url, "/v1/oauth/revoke"),
+            ("Token context", sim.api_url, "/v1/oauth-token"),
+            ("Test controls", sim.base_url, "/_simulator/state"),
         )
     )
     apps = "".join(

@@ -45,21 +45,37 @@ def uvicorn_server(simulator: Simulator, **options: Any) -> Any:
 
 
 class LoopbackServer:
-    """The simulator on ``127.0.0.1`` and an ephemeral port, served by uvicorn in a thread.
+    """The simulator on ``127.0.0.1``, served by uvicorn in a thread: the consent host on one
+    ephemeral port (``base_url``) and the API host on another (``api_url``), as Miro serves
+    miro.com and api.miro.com apart; ``single_origin=True`` serves both on one port.
 
     ``start()`` returns once the server accepts connections (bounded wait); ``stop()`` shuts it
-    down. Use it as a context manager. ``simulator.base_url`` is set to the real address.
+    down. Use it as a context manager. The simulator's ``base_url`` and ``api_url`` are set to
+    the real addresses.
     """
 
-    def __init__(self, simulator: Simulator | None = None, *, host: str = "127.0.0.1") -> None:
-        self._socket = bind(host, 0)
-        port = self._socket.getsockname()[1]
-        self.base_url = f"http://{host}:{port}"
+    def __init__(
+        self,
+        simulator: Simulator | None = None,
+        *,
+        host: str = "127.0.0.1",
+        single_origin: bool = False,
+    ) -> None:
+        self._sockets = [bind(host, 0)]
+        if not single_origin:
+            try:
+                self._sockets.append(bind(host, 0))
+            except OSError:
+                self._sockets[0].close()
+                raise
+        shown = f"[{host}]" if ":" in host else host
+        urls = [f"http://{shown}:{sock.getsockname()[1]}" for sock in self._sockets]
+        self.base_url, self.api_url = urls[0], urls[-1]
         self.simulator = simulator or Simulator()
-        self.simulator.base_url = self.base_url
+        self.simulator.base_url, self.simulator.api_url = self.base_url, self.api_url
         self._server = uvicorn_server(self.simulator)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+            target=self._server.run, kwargs={"sockets": self._sockets}, daemon=True
         )
 
     def start(self) -> LoopbackServer:
@@ -74,7 +90,8 @@ class LoopbackServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=_READY_WITHIN)
-        self._socket.close()
+        for sock in self._sockets:
+            sock.close()
 
     def __enter__(self) -> LoopbackServer:
         return self.start()

@@ -9,12 +9,13 @@ or ``Stall`` for an injected stall; the ASGI app and the in-process transports o
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -22,29 +23,52 @@ from miroflow import ClientConfig, Clock, Entropy, HttpRequest, HttpResponse, Mi
 from miroflow.simulator import (
     CONTEXT_PATH,
     DEFAULT_SCOPES,
+    LEGACY_REVOKE_PATH,
     REVOKE_PATH,
     TOKEN_PATH,
     App,
-    AuthorizationRequestRejected,
     AuthorizationServer,
     Registry,
+    miro_error,
     request_params,
 )
 
+from . import _browser as browser
 from . import _pages as pages
+from ._browser import AUTHORIZE_PATH, SIGN_IN_PATH, SIGN_OUT_PATH, SignIn
 from ._control import ControlError, control_answer, handle_control
 
 if TYPE_CHECKING:
     from ._asgi import SimulatorApp
     from ._transport import AsyncSimulatorTransport, SimulatorTransport
 
-__all__ = ["AUTHORIZE_PATH", "CONTROL_PREFIX", "FaultKind", "LoggedRequest", "Simulator", "Stall"]
+__all__ = [
+    "AUTHORIZE_PATH",
+    "CONTROL_PREFIX",
+    "DEFAULT_API_URL",
+    "DEFAULT_BASE_URL",
+    "FaultKind",
+    "LoggedRequest",
+    "SignIn",
+    "Simulator",
+    "Stall",
+]
 
-AUTHORIZE_PATH = "/oauth/authorize"
 CONTROL_PREFIX = "/_simulator"
+#: In-process defaults: names under the reserved .invalid top-level domain (RFC 6761), so a
+#: test that sends them through a real transport fails to resolve instead of reaching a
+#: simulator that happens to run on this machine.
+DEFAULT_BASE_URL = "https://miro.simulator.invalid"
+DEFAULT_API_URL = "https://api.miro.simulator.invalid"
 #: Over the parser's 64 KiB cap, and over any sane transport's.
 HUGE_BODY_SIZE = 2 * 1024 * 1024
-_ENDPOINTS = {TOKEN_PATH: "token", REVOKE_PATH: "revoke", CONTEXT_PATH: "token_context"}
+_ENDPOINTS = {
+    TOKEN_PATH: "token",
+    REVOKE_PATH: "revoke",
+    LEGACY_REVOKE_PATH: "revoke_v1",
+    CONTEXT_PATH: "token_context",
+}
+_API_PREFIXES = ("/v1/", "/v2/", "/v3/")
 
 
 class FaultKind(str, enum.Enum):
@@ -69,7 +93,7 @@ class LoggedRequest:
     """One API request the simulator saw. Never holds a code, token or secret."""
 
     at: float
-    endpoint: str  # "token", "revoke" or "token_context"
+    endpoint: str  # "token", "revoke", "revoke_v1", "token_context"
     grant_type: str | None
     client_id: str | None
     status: int | None  # None for a stall
@@ -101,25 +125,61 @@ def _fault_response(kind: FaultKind, base_url: str) -> HttpResponse:
     return HttpResponse(status=307, headers=(("Location", location),))
 
 
+def _api_url_for(base_url: str) -> str:
+    """The API origin beside a consent origin: ``api.`` before a host name (miro.com and
+    api.miro.com); the same origin for an IP address or localhost, which have no subdomains."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return base_url
+    except ValueError:
+        if host == "localhost":
+            return base_url
+    netloc = f"api.{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, "", "", ""))
+
+
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
 class Simulator:
     """A simulated Miro for tests, demos and local development.
 
-    ``clock`` and ``entropy`` default to the system's; ``now()`` is ``clock()`` plus the
-    offset that ``advance`` moves. ``base_url`` is where the simulator is reached (used for
-    the endpoints it hands out; any host reaches it in-process).
+    As on Miro, two hosts: ``base_url`` serves the browser (the consent page, sign-in; Miro's
+    miro.com) and ``api_url`` the API (token, revoke, token context; api.miro.com). Each
+    refuses the other's paths: an API call on the consent host gets an HTML 404, a browser
+    path on the API host Miro's JSON 404. ``api_url`` defaults to ``api.`` before the
+    ``base_url``'s host name (for an IP address or localhost, the same origin: both roles on
+    one host). A host that is neither, or one origin for both, is served both ways, routed by
+    path. The test controls (``/_simulator/``) answer on both.
+
+    ``sign_in`` says who a browser without a session cookie is (``SignIn``); ``default_user``
+    is that user (the first registered by default). ``clock`` and ``entropy`` default to the
+    system's; ``now()`` is ``clock()`` plus the offset that ``advance`` moves.
     """
 
     def __init__(
         self,
         *,
-        base_url: str = "http://127.0.0.1:8765",
+        base_url: str = DEFAULT_BASE_URL,
+        api_url: str | None = None,
         clock: Clock = time.time,
         entropy: Entropy = os.urandom,
         registry: Registry | None = None,
         stall_seconds: float = 30.0,
+        sign_in: SignIn | str = SignIn.AUTOMATIC,
+        default_user: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_url = (api_url or _api_url_for(self.base_url)).rstrip("/")
         self.server = AuthorizationServer(registry, entropy=entropy)
+        self.sign_in = SignIn(sign_in)
+        users = self.server.registry.users
+        self.default_user = default_user or next(iter(users), "")
+        if self.default_user not in users:
+            raise ValueError(f"There is no user {self.default_user or '(none registered)'}.")
         self.stall_seconds = stall_seconds
         self._clock = clock
         self._offset = 0.0
@@ -172,25 +232,47 @@ class Simulator:
         return self.server.registry.apps
 
     def endpoint(self, path: str) -> str:
+        """A URL on the consent host (the browser's side)."""
         return f"{self.base_url}{path}"
+
+    def api_endpoint(self, path: str) -> str:
+        """A URL on the API host."""
+        return f"{self.api_url}{path}"
+
+    def environment(self, app: App | None = None) -> dict[str, str]:
+        """The environment variables that point ``miroflow.ClientConfig.from_env`` (and
+        Miro's own SDK, for the first three) at this simulator, for ``app`` (the first
+        registered by default). Holds the client secret."""
+        app = app or self._first_app()
+        return {
+            "MIRO_CLIENT_ID": app.client_id,
+            "MIRO_CLIENT_SECRET": app.client_secret.reveal(),
+            "MIRO_REDIRECT_URL": app.redirect_uris[0],
+            "MIRO_AUTHORIZE_URL": self.endpoint(AUTHORIZE_PATH),
+            "MIRO_TOKEN_URL": self.api_endpoint(TOKEN_PATH),
+            "MIRO_REVOKE_URL": self.api_endpoint(REVOKE_PATH),
+            "MIRO_TOKEN_CONTEXT_URL": self.api_endpoint(CONTEXT_PATH),
+        }
+
+    def _first_app(self) -> App:
+        if not self.apps:
+            raise ValueError("Register an app first.")
+        return next(iter(self.apps.values()))
 
     def client_config(
         self, app: App | None = None, *, redirect_uri: str | None = None, **overrides: Any
     ) -> ClientConfig:
         """A ``miroflow.ClientConfig`` for ``app`` (the first registered by default) whose
         endpoints all point at this simulator."""
-        if app is None:
-            if not self.apps:
-                raise ValueError("Register an app first.")
-            app = next(iter(self.apps.values()))
+        app = app or self._first_app()
         values: dict[str, Any] = {
             "client_id": app.client_id,
             "client_secret": app.client_secret,
             "redirect_uri": redirect_uri or app.redirect_uris[0],
             "authorize_endpoint": self.endpoint(AUTHORIZE_PATH),
-            "token_endpoint": self.endpoint(TOKEN_PATH),
-            "revoke_endpoint": self.endpoint(REVOKE_PATH),
-            "token_context_endpoint": self.endpoint(CONTEXT_PATH),
+            "token_endpoint": self.api_endpoint(TOKEN_PATH),
+            "revoke_endpoint": self.api_endpoint(REVOKE_PATH),
+            "token_context_endpoint": self.api_endpoint(CONTEXT_PATH),
         }
         values.update(overrides)
         return ClientConfig(**values)
@@ -236,6 +318,11 @@ class Simulator:
         with self._lock:
             auto = self._auto_approve
         return None if auto is None else {"user_id": auto[0], "team_id": auto[1]}
+
+    def sign_in_as(self, user_id: str | None = None) -> str:
+        """Sign ``user_id`` (the default user) in, as the sign-in page does: the session
+        cookie's value (name ``SESSION_COOKIE``), for a test's browser."""
+        return self.server.sign_in(user_id or self.default_user, now=self.now())
 
     def manual_approve(self) -> None:
         """Show the consent page again (turn auto-approve off)."""
@@ -285,20 +372,46 @@ class Simulator:
     # --- dispatch -----------------------------------------------------------------------
 
     def dispatch(self, request: HttpRequest) -> HttpResponse | Stall:
-        """Answer any request to the simulator."""
-        path = urlsplit(request.url).path
-        if path == AUTHORIZE_PATH:
-            return self._authorize(request)
-        if path in _ENDPOINTS:
-            return self._api(request, _ENDPOINTS[path])
+        """Answer any request to the simulator, as the host it was sent to."""
+        parts = urlsplit(request.url)
+        path = parts.path
         if path.startswith(CONTROL_PREFIX + "/"):
             try:
                 return self._control(request, path[len(CONTROL_PREFIX) :])
             except (ControlError, ValueError, MiroflowError) as error:
                 return control_answer(400, {"error": str(error)})
+        role = self._role(parts.netloc.lower(), path)
+        if role == "api":
+            if path in _ENDPOINTS:
+                return self._api(request, _ENDPOINTS[path])
+            return miro_error(404, "notFound", f"No API endpoint {path}")
+        if path == AUTHORIZE_PATH:
+            return browser.authorize(self, request)
+        if path == SIGN_IN_PATH:
+            return browser.sign_in(self, request)
+        if path == SIGN_OUT_PATH:
+            return browser.sign_out(self, request)
         if path == "/":
             return pages.index_page(self)
-        return pages.html_response(404, "<!DOCTYPE html><title>Not found</title><p>Not found.</p>")
+        return pages.not_found_page()
+
+    def refuse(self, request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+        """An error the front end detects before ``dispatch`` (a body too large), in the
+        shape of the host it was sent to: Miro's JSON on the API host, a page elsewhere."""
+        parts = urlsplit(request.url)
+        if self._role(parts.netloc.lower(), parts.path) == "api":
+            return miro_error(status, code, message)
+        return pages.error_page(status, message)
+
+    def _role(self, netloc: str, path: str) -> str:
+        """ "api" or "consent": by host when the two hosts are apart, else by path."""
+        consent, api = _netloc(self.base_url), _netloc(self.api_url)
+        if consent != api:
+            if netloc == api:
+                return "api"
+            if netloc == consent:
+                return "consent"
+        return "api" if path.startswith(_API_PREFIXES) else "consent"
 
     def _api(self, request: HttpRequest, endpoint: str) -> HttpResponse | Stall:
         try:
@@ -328,55 +441,6 @@ class Simulator:
         with self._lock:
             self._log.append(entry)
         return answer
-
-    def _authorize(self, request: HttpRequest) -> HttpResponse:
-        method = request.method.upper()
-        if method not in ("GET", "POST"):
-            return pages.error_page(405, "Use GET to open the consent page.")
-        try:
-            # Query and form alike; a parameter given twice with different values is refused
-            # (RFC 6749 §3.1), never resolved by first-wins or last-wins.
-            params = request_params(request)
-        except MiroflowError:
-            return pages.error_page(400, "The authorization request's parameters are unreadable.")
-        try:
-            return self._consent(params) if method == "GET" else self._decide(params)
-        except AuthorizationRequestRejected as error:
-            return pages.error_page(400, error.message)
-
-    def _consent(self, query: dict[str, str]) -> HttpResponse:
-        checked = self.server.check_authorization(query)
-        registry = self.server.registry
-        with self._lock:
-            auto = self._auto_approve
-        if auto is not None:
-            user_id, team_id = auto
-            teams = registry.users[user_id].team_ids
-            chosen = team_id or (checked.team_id if checked.team_id in teams else teams[0])
-            return self.server.approve(checked, user_id=user_id, team_id=chosen, now=self.now())
-        user_id = query.get("simulator_user") or next(iter(registry.users))
-        user = registry.users.get(user_id)
-        if user is None or not user.team_ids:
-            raise AuthorizationRequestRejected("That user cannot install apps into any team.")
-        return pages.consent_page(
-            registry=registry,
-            app=registry.apps[checked.client_id],
-            request=checked,
-            user=user,
-            action=AUTHORIZE_PATH,
-            query={k: v for k, v in query.items() if k != "simulator_user"},
-        )
-
-    def _decide(self, form: dict[str, str]) -> HttpResponse:
-        checked = self.server.check_authorization(form)
-        if form.get("decision") == "cancel":
-            return self.server.deny(checked)
-        if form.get("decision") != "approve":
-            raise AuthorizationRequestRejected("Choose Install & authorize or Cancel.")
-        user_id, team_id = form.get("user_id"), form.get("team_id")
-        if not user_id or not team_id:
-            raise AuthorizationRequestRejected("Pick a team to install the app into.")
-        return self.server.approve(checked, user_id=user_id, team_id=team_id, now=self.now())
 
     def _control(self, request: HttpRequest, path: str) -> HttpResponse:
         return handle_control(self, request.method.upper(), path, request.body)
