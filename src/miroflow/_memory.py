@@ -29,6 +29,12 @@ class MemoryFlowStore:
     that must stay. That costs O(forgotten), never O(live). (Flows of one client share a
     lifetime, so save order is forget order; a store shared by apps with different lifetimes
     forgets a short-lived flow no later than the longer-lived flows saved before it.)
+
+    Every operation stays all-or-nothing if a write fails part-way (a MemoryError): an
+    unclaimed entry wins over a claimed one, so each operation writes the entry it adds
+    before it drops the one it replaces. A failure in between leaves a flow in both dicts,
+    where it reads as unclaimed: a claim that raised took nothing (the owner can still claim
+    the flow, once), a save that raised took effect whole or not at all, no flow vanishes.
     """
 
     def __init__(self) -> None:
@@ -39,14 +45,19 @@ class MemoryFlowStore:
         self._saves = 0
 
     def __len__(self) -> int:
+        # A flow left in both dicts by a failed write counts twice until it is written again.
         return len(self._unclaimed) + len(self._claimed)
 
     def save(self, flow: Flow) -> None:
         key = flow.state_hash
         with self._lock:
-            if self._claimed.pop(key, None) is None and key not in self._unclaimed:
+            claimed = self._claimed
+            if key not in claimed and key not in self._unclaimed:
+                # Queued first: a key without a flow is skipped when its turn comes.
                 self._queue.append(key)
-            self._unclaimed[key] = flow
+            self._unclaimed[key] = flow  # the save takes effect here
+            if claimed:
+                claimed.pop(key, None)
             self._saves += 1
             if self._saves % _FORGET_EVERY == 0:
                 # The store never reads a clock: the newest flow's creation time is "now".
@@ -59,8 +70,8 @@ class MemoryFlowStore:
                 return self._claimed.get(state_hash), False
             if binding_hash is None or flow.binding_hash != binding_hash:
                 return flow, False
-            del self._unclaimed[state_hash]
             self._claimed[state_hash] = flow
+            del self._unclaimed[state_hash]  # the claim takes effect here
             return flow, True
 
     def sweep(self, now: float) -> int:
@@ -76,10 +87,13 @@ class MemoryFlowStore:
             flow = unclaimed.get(key) or claimed.get(key)
             if flow is not None and flow.forget_at > now:
                 break
+            # Claimed first (a flow left in both dicts then reads as it did), the queue last:
+            # a failure part-way never leaves a flow that no queue entry will forget.
+            found = claimed.pop(key, None)
+            found = unclaimed.pop(key, None) or found
             queue.popleft()
-            if unclaimed.pop(key, None) is None:
-                claimed.pop(key, None)
-            forgotten += 1
+            if found is not None:
+                forgotten += 1
         return forgotten
 
 

@@ -323,6 +323,8 @@ def test_a_version_1_flow_record_loads_without_its_old_fields() -> None:
         requested_team_id="3074457362577833142",
         return_path="/boards",
         code_verifier="v" * 43,
+        # The team its callback named: version 2 keeps it too (the tokens' team must agree).
+        team_id="3074457362577833142",
     )
     assert miroflow.records.loads_flow(json.dumps(V1_FLOW)) == flow
     # Its state hash was computed without the client id: no callback can claim it again.
@@ -331,7 +333,7 @@ def test_a_version_1_flow_record_loads_without_its_old_fields() -> None:
     record = miroflow.records.flow_to_record(flow)
     assert record["v"] == 2
     assert set(record) == STORED_FLOW_FIELDS | {"v"}
-    for old in ("code", "code_received_at", "team_id", "failure"):
+    for old in ("code", "code_received_at", "failure"):
         assert old not in record
     assert "eyJtaXJv" not in miroflow.records.dumps_flow(flow).decode()
 
@@ -551,17 +553,29 @@ json_values = st.recursive(
     ),
     max_leaves=6,
 )
+#: Drawn instead of a value: the field is taken out of the record.
+DELETED = object()
+junk_or_deleted = st.just(DELETED) | json_values
+
+
+def _mutated(record: dict[str, Any], field: str, junk: Any) -> dict[str, Any]:
+    record = dict(record)
+    if junk is DELETED:
+        record.pop(field, None)
+    else:
+        record[field] = junk
+    return record
 
 
 @given(
     flow=strategies.flows(),
     field=st.sampled_from([field.name for field in attrs.fields(miroflow.Flow)] + ["v", "x"]),
-    junk=json_values,
+    junk=junk_or_deleted,
 )
 def test_mutated_flow_records_load_or_fail_typed(
     flow: miroflow.Flow, field: str, junk: Any
 ) -> None:
-    record = dict(miroflow.records.flow_to_record(flow), **{field: junk})
+    record = _mutated(miroflow.records.flow_to_record(flow), field, junk)
     loaded = _outcome(miroflow.records.flow_from_record, record)
     if isinstance(loaded, miroflow.RecordError):
         message = loaded.detail
@@ -584,12 +598,12 @@ def test_mutated_flow_records_load_or_fail_typed(
 @given(
     tokens=strategies.token_sets(),
     field=st.sampled_from([field.name for field in attrs.fields(miroflow.TokenSet)] + ["v"]),
-    junk=json_values,
+    junk=junk_or_deleted,
 )
 def test_mutated_token_records_load_or_fail_typed(
     tokens: miroflow.TokenSet, field: str, junk: Any
 ) -> None:
-    record = dict(miroflow.records.tokens_to_record(tokens), **{field: junk})
+    record = _mutated(miroflow.records.tokens_to_record(tokens), field, junk)
     loaded = _outcome(miroflow.records.tokens_from_record, record)
     if isinstance(loaded, miroflow.RecordError):
         assert MARKER not in loaded.detail

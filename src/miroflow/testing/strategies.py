@@ -173,7 +173,8 @@ def _json_values() -> st.SearchStrategy[Any]:
 
 @st.composite
 def token_responses(draw: st.DrawFn) -> HttpResponse:
-    """Token-endpoint answers: valid ones, Miro- and RFC-shaped errors, and garbage."""
+    """Token-endpoint answers: valid ones, Miro- and RFC-shaped errors, valid ones with one
+    field missing or holding any JSON value, and garbage."""
     kind = draw(st.sampled_from(["valid", "miro_error", "rfc_error", "mutated", "garbage"]))
     valid: dict[str, Any] = {
         "user_id": draw(decimal_ids),
@@ -201,6 +202,9 @@ def token_responses(draw: st.DrawFn) -> HttpResponse:
         )
     if kind == "mutated":
         key = draw(st.sampled_from(sorted(valid)))
-        valid[key] = draw(_json_values())
+        if draw(st.booleans()):
+            del valid[key]
+        else:
+            valid[key] = draw(_json_values())
         return HttpResponse(status=200, body=json.dumps(valid).encode())
     return HttpResponse(status=draw(st.integers(100, 599)), body=draw(st.binary(max_size=200)))
