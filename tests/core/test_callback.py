@@ -38,7 +38,7 @@ def _expect_malformed(query: str | bytes, parameter: str | None = None) -> str:
     return error.message
 
 
-# --- recorded vectors ----------------------------------------------------------------------
+# --- the wire vectors (written from Miro's docs and RFC 6749) ------------------------------
 
 
 @pytest.mark.parametrize("case", CALLBACKS["valid"], ids=lambda case: case["name"])
