@@ -8,6 +8,8 @@ trustme).
 * ``miroflow.testing.stores``: the store conformance suite (``FlowStoreConformance``,
   ``TokenStoreConformance``, their async twins, ``MultiProcessClaimConformance``) and the
   fault-injecting wrappers (``FaultyFlowStore``, ``FaultyTokenStore``);
+* ``miroflow.testing.legacy``: records as miroflow 0.1 wrote them, for a store's migration
+  tests;
 * ``miroflow.testing.transports``: the transport conformance suite
   (``TransportConformance``, ``AsyncTransportConformance``) with its loopback test server.
 

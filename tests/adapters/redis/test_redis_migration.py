@@ -22,35 +22,19 @@ import pytest
 import redis
 from miroflow_redis import KEY_LAYOUT_VERSION, AsyncRedisTokenStore, RedisTokenStore
 
-from miroflow import RecordError, StaleTokenWrite, StoredTokens, TokenKey, TokenSet
+from miroflow import RecordError, StaleTokenWrite, StoredTokens, TokenKey
 from miroflow.records import SCHEMA_VERSION
+from miroflow.testing.legacy import adopted, v1_token_record
 
 NOW = 4_000_000_000.0
 APP, OTHER_APP = "3074457363680401096", "3074457363680401097"
 USER, TEAM = "3458764513820540928", "3458764513820541000"
 KEY = TokenKey(client_id=APP, user_id=USER, team_id=TEAM)
-V1_TOKENS = {
-    "v": 1,
-    "access_token": "a" * 43,
-    "refresh_token": "r" * 43,
-    "token_type": "bearer",
-    "user_id": USER,
-    "team_id": TEAM,
-    "scopes": ["boards:read"],
-    "obtained_at": NOW,
-    "expires_at": NOW + 3599,
-}
-#: What the version 1 record above means for APP.
-ADOPTED = TokenSet(
-    client_id=APP,
-    access_token="a" * 43,
-    refresh_token="r" * 43,
-    user_id=USER,
-    team_id=TEAM,
-    scopes=("boards:read",),
-    obtained_at=NOW,
-    expires_at=NOW + 3599,
+V1_TOKENS = v1_token_record(
+    user_id=USER, team_id=TEAM, now=NOW, access_token="a" * 43, refresh_token="r" * 43
 )
+#: What the version 1 record above means for APP.
+ADOPTED = adopted(V1_TOKENS, APP)
 
 
 def v1_record(**changes: Any) -> bytes:

@@ -4,7 +4,6 @@ dropped, its tokens wait for their app and move to it on first use."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
 import threading
@@ -13,8 +12,9 @@ from pathlib import Path
 import pytest
 from miroflow_sqlite import SCHEMA_VERSION, AsyncSQLiteTokenStore, SQLiteFlowStore, SQLiteTokenStore
 
-from miroflow import RecordError, StaleTokenWrite, StoredTokens, TokenKey, TokenSet
+from miroflow import RecordError, StaleTokenWrite, StoredTokens, TokenKey
 from miroflow.machine import hash_binding, hash_state
+from miroflow.testing.legacy import adopted, v1_flow_record, v1_token_record
 
 NOW = 1_900_000_000.0
 APP, OTHER_APP = "3074457363680401096", "3074457363680401097"
@@ -34,42 +34,9 @@ V1_SCHEMA = (
 )
 
 # Records as miroflow 0.1 wrote them: no client id in a token set, hex hashes in a flow.
-V1_TOKENS = {
-    "access_token": "a" * 40,
-    "refresh_token": "r" * 40,
-    "token_type": "bearer",
-    "user_id": "1",
-    "team_id": "2",
-    "scopes": ["boards:read"],
-    "obtained_at": NOW,
-    "expires_at": NOW + 3599,
-    "v": 1,
-}
-V1_FLOW = {
-    "state": "redirected",
-    "state_hash": hashlib.sha256(b"old-state").hexdigest(),
-    "binding_hash": hashlib.sha256(b"old-binding").hexdigest(),
-    "created_at": NOW,
-    "deadline": NOW + 600,
-    "requested_team_id": None,
-    "return_path": "/boards",
-    "code_verifier": "v" * 43,
-    "code": None,
-    "code_received_at": None,
-    "team_id": None,
-    "failure": None,
-    "v": 1,
-}
-ADOPTED = TokenSet(
-    client_id=APP,
-    access_token="a" * 40,
-    refresh_token="r" * 40,
-    user_id="1",
-    team_id="2",
-    scopes=("boards:read",),
-    obtained_at=NOW,
-    expires_at=NOW + 3599,
-)
+V1_TOKENS = v1_token_record(now=NOW)
+V1_FLOW = v1_flow_record(now=NOW)
+ADOPTED = adopted(V1_TOKENS, APP)
 
 
 @pytest.fixture
