@@ -44,8 +44,20 @@ demo: install
 spec: install
 	$(PY) specs/generate.py
 
-bench: install
-	$(PY) benchmarks/run.py
+# The benchmarks run in a venv of their own, from the same Python, with miroflow and the
+# adapters editable plus the peer libraries and matplotlib (benchmarks/requirements.txt):
+# the peers are never miroflow dependencies, and `make test` needs none of them.
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: pyproject.toml $(wildcard adapters/*/pyproject.toml) benchmarks/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-e . $(foreach a,$(ADAPTERS),-e ./$(a)) -r benchmarks/requirements.txt
+	touch $@
+
+# Writes BENCHMARKS.md and benchmarks/plots/*.png (Redis and PostgreSQL as for the tests).
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/run.py --services --report .
 
 clean:
 	rm -rf $(VENV)

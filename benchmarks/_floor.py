@@ -17,6 +17,8 @@ import sqlite3
 import threading
 import time
 from binascii import b2a_base64
+from collections import deque
+from collections.abc import Callable
 from hashlib import sha256
 from urllib.parse import quote, unquote
 
@@ -101,11 +103,21 @@ def instant_endpoint(request: Request) -> tuple[int, bytes]:
     return 200, TOKEN_BODY
 
 
+def pkce_answer(state: str, binding: str, verifier: str) -> tuple[str, str]:
+    """``answer`` with the S256 challenge of ``verifier`` in the URL."""
+    challenge = b64url(sha256(verifier.encode()).digest())
+    return (
+        _AUTHORIZE + state + "&code_challenge=" + challenge + "&code_challenge_method=S256",
+        _COOKIE_PREFIX + binding + _COOKIE_SUFFIX,
+    )
+
+
 class MemoryFloor:
-    """Pending flows in one dict, SHA-256 hex of the state -> (binding hash, deadline)."""
+    """Pending flows in one dict, SHA-256 hex of the state -> (binding hash, deadline), and
+    the PKCE verifier after them for a flow started with PKCE."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, tuple[bytes, float]] = {}
+        self.pending: dict[str, tuple[bytes, float] | tuple[bytes, float, str]] = {}
         self.tokens: dict[tuple[str, str], Tokens] = {}
         self._lock = threading.Lock()
 
@@ -119,6 +131,16 @@ class MemoryFloor:
             time.time() + LIFETIME,
         )
         return answer(state, binding)
+
+    def start_pkce(self) -> tuple[str, str]:
+        raw = os.urandom(96)
+        state, binding, verifier = b64url(raw[:32]), b64url(raw[32:64]), b64url(raw[64:])
+        self.pending[sha256(state.encode()).hexdigest()] = (
+            sha256(binding.encode()).digest(),
+            time.time() + LIFETIME,
+            verifier,
+        )
+        return pkce_answer(state, binding, verifier)
 
     def claim(self, state: str, binding: str, now: float) -> bool:
         key = sha256(state.encode()).hexdigest()
@@ -198,3 +220,84 @@ class SQLiteFloor:
         with self.db:  # one transaction: the floor may build its population any way it likes
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO flows VALUES (?, ?, ?)", rows)
+
+
+# --- (d) one step of each machine, (e) a snapshot's round trip, the expiry sweep ------------
+
+#: A client flow record: (state, state hash, binding hash, created at, deadline).
+FlowRecord = tuple[str, bytes, bytes, float, float]
+Effects = tuple[tuple[str, Request], ...]
+
+
+def _on_callback(record: FlowRecord, code: str) -> tuple[FlowRecord, Effects]:
+    return ("code_received", *record[1:]), (("send", token_request(code)),)
+
+
+#: The client machine's table, cut down to the one transition timed: (state, input) -> rule.
+_CLIENT_TABLE: dict[tuple[str, str], Callable[[FlowRecord, str], tuple[FlowRecord, Effects]]] = {
+    ("redirected", "callback"): _on_callback,
+}
+
+
+def client_step(record: FlowRecord, kind: str, code: str) -> tuple[FlowRecord, Effects]:
+    """One step: look the rule up by (state, input kind), run it."""
+    return _CLIENT_TABLE[record[0], kind](record, code)
+
+
+#: An issued code: (state, client id, redirect URI, user id, team id, issued at).
+CodeRecord = tuple[str, str, str, str, str, float]
+#: A token pair: (access hash, refresh hash, user id, team id, expires at).
+PairRecord = tuple[str, str, str, str, float]
+CODE_LIFETIME = 600
+
+
+def redeem(
+    code: CodeRecord, client_id: str, secret: str, redirect_uri: str, access: str,
+    refresh: str, now: float,
+) -> tuple[CodeRecord, PairRecord | None, tuple[int, bytes]]:
+    """The simulated server's step for ``grant_type=authorization_code`` on an issued code:
+    check the app, secret, redirect URI and age; the code redeemed, a new pair, the answer."""
+    state, owner, registered, user_id, team_id, issued_at = code
+    if (
+        state != "issued" or owner != client_id or registered != redirect_uri
+        or not hmac.compare_digest(secret, CLIENT_SECRET) or now >= issued_at + CODE_LIFETIME
+    ):
+        return code, None, (400, b'{"error":"invalid_grant"}')
+    pair = (sha256(access.encode()).hexdigest(), sha256(refresh.encode()).hexdigest(), user_id,
+            team_id, now + 3599)
+    body = json.dumps({
+        "user_id": user_id, "refresh_token": refresh, "access_token": access,
+        "expires_in": 3599, "team_id": team_id, "scope": "boards:write boards:read",
+        "token_type": "bearer",
+    }).encode()
+    return ("redeemed", *code[1:]), pair, (200, body)
+
+
+def dumps_record(record: FlowRecord) -> bytes:
+    state, state_hash, binding_hash, created_at, deadline = record
+    return json.dumps([state, state_hash.hex(), binding_hash.hex(), created_at, deadline]).encode()
+
+
+def loads_record(data: bytes) -> FlowRecord:
+    state, state_hash, binding_hash, created_at, deadline = json.loads(data)
+    return state, bytes.fromhex(state_hash), bytes.fromhex(binding_hash), created_at, deadline
+
+
+class SweepFloor:
+    """Flows in a dict, their keys in a queue in forget order; a sweep pops the due ones."""
+
+    def __init__(self) -> None:
+        self.flows: dict[bytes, tuple[bytes, float]] = {}
+        self.queue: deque[tuple[float, bytes]] = deque()
+
+    def add(self, key: bytes, binding_hash: bytes, forget_at: float) -> None:
+        self.flows[key] = (binding_hash, forget_at)
+        self.queue.append((forget_at, key))
+
+    def sweep(self, now: float) -> int:
+        queue, flows = self.queue, self.flows
+        forgotten = 0
+        while queue and queue[0][0] <= now:
+            del flows[queue.popleft()[1]]
+            forgotten += 1
+        return forgotten

@@ -63,6 +63,30 @@ def best(seconds: Sequence[float]) -> float:
     return min(seconds) * 1e6
 
 
+def median_us(seconds: Sequence[float]) -> float:
+    """The median time, in microseconds."""
+    return statistics.median(seconds) * 1e6
+
+
+def ratios(before: Sequence[float], after: Sequence[float]) -> list[float]:
+    """after/before in each round."""
+    return [b / a for a, b in zip(before, after, strict=True)]
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float]:
+    """The 25th and 75th percentiles (the spread reported beside a median)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, high
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The value below which ``fraction`` of ``values`` lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
 def paired_ratio(before: Sequence[float], after: Sequence[float]) -> float:
     """The median over rounds of after/before. Both ran back to back in each round, so a
     slow phase of the machine (seconds long, here) slows both and cancels out."""
@@ -76,14 +100,20 @@ def calls(function: Callable[[], object], number: int) -> Batch:
 
 
 def split(location: str, set_cookie: str) -> tuple[str, str]:
-    """The raw state (last in the authorization URL) and binding (the cookie's value)."""
-    return location.rpartition("&state=")[2], set_cookie.partition(";")[0].partition("=")[2]
+    """The raw state (in the authorization URL) and binding (the cookie's value)."""
+    return (location.partition("&state=")[2].partition("&")[0],
+            set_cookie.partition(";")[0].partition("=")[2])
 
 
 def blank(text: str) -> str:
-    """An authorization URL or Set-Cookie value with its random token taken out."""
-    state, binding = split(text, text)
-    return text.replace(state, "") if "&state=" in text else text.replace(binding, "")
+    """An authorization URL or Set-Cookie value with its random values taken out."""
+    if "&state=" not in text:
+        return text.replace(split(text, text)[1], "")
+    for name in ("state", "code_challenge"):
+        value = text.partition(f"&{name}=")[2].partition("&")[0]
+        if value:
+            text = text.replace(value, "")
+    return text
 
 
 def callbacks(

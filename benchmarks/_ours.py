@@ -10,7 +10,9 @@ from collections.abc import Callable
 from hashlib import sha256
 from typing import Protocol
 
+import attrs
 import miroflow
+import miroflow.simulator as sim
 from miroflow.machine import (
     CallbackReceived,
     ClaimOutcome,
@@ -24,6 +26,7 @@ from miroflow.machine import (
     step,
     token_request,
 )
+from miroflow.records import dumps_flow, loads_flow
 
 import _floor
 
@@ -32,6 +35,7 @@ CONFIG = miroflow.ClientConfig(
     client_secret=_floor.CLIENT_SECRET,
     redirect_uri=_floor.REDIRECT_URI,
 )
+PKCE = attrs.evolve(CONFIG, pkce=True)
 RESPONSE = miroflow.HttpResponse(status=200, body=_floor.TOKEN_BODY)
 
 
@@ -56,7 +60,10 @@ class Ours:
     """A ``Client`` over ``flows`` (a memory token store, the instant endpoint), with the
     same methods as the floor's classes."""
 
-    def __init__(self, flows: miroflow.FlowStore) -> None:
+    def __init__(
+        self, flows: miroflow.FlowStore, config: miroflow.ClientConfig = CONFIG
+    ) -> None:
+        self.config = config
         self._use(flows)
 
     def close(self) -> None:
@@ -65,7 +72,8 @@ class Ours:
     def _use(self, flows: miroflow.FlowStore) -> None:
         self.flows = flows
         self.client = miroflow.Client(
-            CONFIG, flows=flows, tokens=miroflow.MemoryTokenStore(), transport=InstantEndpoint()
+            self.config, flows=flows, tokens=miroflow.MemoryTokenStore(),
+            transport=InstantEndpoint(),
         )
 
     def start(self) -> tuple[str, str]:
@@ -99,19 +107,25 @@ class Ours:
     def populate(self, start: int, stop: int) -> None:
         """Save flows ``start`` to ``stop`` (distinct hashes, live for the flow lifetime)."""
         now = time.time()
-        deadline = now + CONFIG.flow_lifetime
-        save = self.flows.save
-        for index in range(start, stop):
-            seed = index.to_bytes(8, "big")
-            save(
-                miroflow.Flow(
-                    state=miroflow.FlowState.REDIRECTED,
-                    state_hash=sha256(seed).digest(),
-                    binding_hash=sha256(seed + b"b").digest(),
-                    created_at=now,
-                    deadline=deadline,
-                )
+        save_flows(self.flows, start, stop, now, now + CONFIG.flow_lifetime)
+
+
+def save_flows(
+    store: miroflow.FlowStore, start: int, stop: int, created_at: float, deadline: float
+) -> None:
+    """Save flows ``start`` to ``stop`` (distinct hashes), one ``save()`` each."""
+    save = store.save
+    for index in range(start, stop):
+        seed = index.to_bytes(8, "big")
+        save(
+            miroflow.Flow(
+                state=miroflow.FlowState.REDIRECTED,
+                state_hash=sha256(seed).digest(),
+                binding_hash=sha256(seed + b"b").digest()[:16],
+                created_at=created_at,
+                deadline=deadline,
             )
+        )
 
 
 class ClosableStore(miroflow.FlowStore, Protocol):
@@ -152,12 +166,14 @@ class FileStoreSide(Ours):
         scratch = os.path.join(self._scratch, os.path.basename(self._path))
         if os.path.exists(self._path):
             shutil.copyfile(self._path, scratch)
+            os.chmod(scratch, 0o600)  # as the store keeps it (it holds tokens)
         builder = self._open(scratch)
         try:
             Ours(builder).populate(start, stop)
         finally:
             builder.close()
         shutil.copyfile(scratch, self._path)
+        os.chmod(self._path, 0o600)
         os.remove(scratch)
         self._store = self._open(self._path)
         self._use(self._store)
@@ -166,3 +182,57 @@ class FileStoreSide(Ours):
 
 def callback_ok(result: Step | None) -> bool:
     return result is not None and any(type(e) is SendTokenRequest for e in result.effects)
+
+
+# --- (d) one step of each machine, (e) a snapshot's round trip ------------------------------
+
+#: A stored flow, as a callback finds it.
+FLOW = miroflow.Flow(
+    state=miroflow.FlowState.REDIRECTED,
+    state_hash=hash_state(CONFIG.client_id, "bench-state"),
+    binding_hash=hash_binding("bench-binding"),
+    created_at=1_700_000_000.0,
+    deadline=1_700_000_900.0,
+)
+CALLBACK = CallbackReceived(
+    callback=parse_callback(f"code={_floor.CODE}&state=bench-state&client_id={CONFIG.client_id}")
+)
+
+
+def client_step() -> Step:
+    """The client machine: a callback arrives for a stored flow (-> the token request)."""
+    return step(FLOW, CALLBACK, config=CONFIG, now=1_700_000_010.0)
+
+
+def client_step_ok(result: Step) -> bool:
+    return callback_ok(result) and result.flow is not None
+
+
+REGISTRY = sim.default_registry().with_app(
+    sim.App(client_id=CONFIG.client_id, client_secret=_floor.CLIENT_SECRET,
+            redirect_uris=(_floor.REDIRECT_URI,))
+)
+CODE = sim.AuthorizationCode(
+    code_hash=sha256(_floor.CODE.encode()).hexdigest(), state=sim.CodeState.ISSUED,
+    client_id=CONFIG.client_id, redirect_uri=_floor.REDIRECT_URI,
+    user_id="3458764517517852417", team_id=_floor.TEAM_ID, issued_at=1_700_000_000.0,
+)
+REDEEM = sim.CodeRedeemed(
+    client_id=CONFIG.client_id, client_secret=_floor.CLIENT_SECRET,
+    redirect_uri=_floor.REDIRECT_URI, new_access_token="a" * 43, new_refresh_token="r" * 43,
+)
+
+
+def simulator_step() -> sim.ServerStep:
+    """The simulator's machine: the token endpoint redeems an issued code."""
+    return sim.step(CODE, REDEEM, registry=REGISTRY, now=1_700_000_010.0)
+
+
+def simulator_step_ok(result: sim.ServerStep) -> bool:
+    answers = [e for e in result.effects if type(e) is sim.Respond]
+    return len(answers) == 1 and answers[0].response.status == 200
+
+
+def snapshot() -> miroflow.Flow:
+    """A stored flow's record written and read back."""
+    return loads_flow(dumps_flow(FLOW))

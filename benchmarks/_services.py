@@ -34,7 +34,7 @@ _CHUNK = 1_000
 Makers = tuple[Maker, Maker]
 
 
-def _reachable(url: str, port: int) -> bool:
+def reachable(url: str, port: int) -> bool:
     parts = urlsplit(url)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or port), 2):
@@ -129,7 +129,7 @@ class PostgresFloor:
 
 @contextmanager
 def redis_makers(notes: list[str]) -> Iterator[Makers | None]:
-    if not _reachable(REDIS_URL, 6379):
+    if not reachable(REDIS_URL, 6379):
         notes.append(f"Redis rows skipped: no server at {REDIS_URL} (set MIROFLOW_REDIS_URL)")
         yield None
         return
@@ -147,14 +147,14 @@ def redis_makers(notes: list[str]) -> Iterator[Makers | None]:
     try:
         yield make_floor, make_ours
     finally:
-        for keys in _chunks(client.scan_iter(match=f"{_NAME}:*", count=_CHUNK)):
+        for keys in chunks(client.scan_iter(match=f"{_NAME}:*", count=_CHUNK)):
             client.delete(*keys)
         client.close()
 
 
 @contextmanager
 def postgres_makers(notes: list[str]) -> Iterator[Makers | None]:
-    if not _reachable(POSTGRES_URL, 5432):
+    if not reachable(POSTGRES_URL, 5432):
         notes.append(
             f"PostgreSQL rows skipped: no server at {POSTGRES_URL} (set MIROFLOW_POSTGRES_URL)"
         )
@@ -183,7 +183,7 @@ def postgres_makers(notes: list[str]) -> Iterator[Makers | None]:
         connection.close()
 
 
-def _chunks(keys: Iterator[bytes]) -> Iterator[list[bytes]]:
+def chunks(keys: Iterator[bytes]) -> Iterator[list[bytes]]:
     chunk: list[bytes] = []
     for key in keys:
         chunk.append(key)

@@ -1,6 +1,7 @@
-"""miroflow's hot paths beside a hand-tuned stdlib floor, in one run; prints the ratios.
+"""miroflow beside a hand-tuned stdlib floor, a plain stdlib version and the peer libraries,
+all in one run; prints the tables (and with --report writes BENCHMARKS.md and its plots).
 
-    make bench                       # = .venv/bin/python benchmarks/run.py
+    make bench        # .venv-bench/bin/python benchmarks/run.py --services --report .
     .venv/bin/python benchmarks/run.py --quick --json out.json [--services]
 
 The floor (``_floor.py``) does the same work with the stdlib and no safety beyond the
@@ -13,127 +14,214 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import itertools
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import miroflow
 
 import _floor
 import _measure
 import _ours
-
-#: (a)-(d): miroflow may take this many times the floor's time.
-AIM_RATIO = 3.0
-#: (e): bytes one pending flow may keep in MemoryFlowStore.
-AIM_BYTES = 350.0
-#: (f): how much slower an operation may get when the store holds many more flows.
-AIM_GROWTH = 1.2
+import _peers
+import _plain
+import _profile
+import _store_rows
+from _rows import (
+    AIM_BYTES,
+    AIM_GROWTH,
+    AIM_RATIO,
+    Row,
+    count_text,
+    peer_table,
+    table,
+)
 
 _QUERY_TAIL = f"&client_id={_floor.CLIENT_ID}&team_id={_floor.TEAM_ID}"
 
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
-    number: int  # operations per batch, (a)-(d)
+    number: int  # most operations per batch, micro rows
+    batch_seconds: float  # micro rows: each side's batch is sized to take about this long
     repeat: int  # rounds (after a warm-up round), each timing one batch of every side
-    flows: int  # (e): pending flows weighed
-    memory: tuple[int, int]  # (f): flows stored in MemoryFlowStore, small and large
-    sqlite: tuple[int, int]  # (f): flows stored in SQLiteFlowStore
-    redis: tuple[int, int]  # (f): flows stored in Redis
-    postgres: tuple[int, int]  # (f): flows stored in PostgreSQL (each save() pays a commit)
-    batch: int  # (f): start+claim operations per batch, memory store
-    store_batch: int  # (f): start+claim operations per batch, stores with I/O
+    flows: int  # pending flows weighed for the memory row
+    scale: tuple[int, ...]  # flows stored in MemoryFlowStore for the scaling rows
+    scale_batch: int  # operations per batch, scaling rows
+    scale_repeat: int
+    expired: tuple[int, ...]  # expired flows swept
+    live: int  # live flows stored behind them
+    sweep_repeat: int
+    sqlite: tuple[int, int]  # flows stored in SQLiteFlowStore, start+claim growth
+    redis: tuple[int, int]
+    postgres: tuple[int, int]
+    store_batch: int  # start+claim operations per batch, stores with I/O
+    claims: int  # claims per side per round, store rows
+    claim_repeat: int
     #: SQLite's files on /dev/shm, where a commit costs no fsync (quick runs, which only
     #: check the rows), rather than in the temp dir, on disk.
     sqlite_on_tmpfs: bool = False
 
 
 QUICK = Sizes(
-    number=1_000, repeat=2, flows=5_000, memory=(1_000, 5_000), sqlite=(100, 1_000),
-    redis=(100, 1_000), postgres=(100, 1_000), batch=500, store_batch=20,
-    sqlite_on_tmpfs=os.path.isdir("/dev/shm"),
+    number=300, batch_seconds=0.002, repeat=2, flows=5_000, scale=(1_000, 5_000),
+    scale_batch=200, scale_repeat=2, expired=(100, 1_000), live=1_000, sweep_repeat=1,
+    sqlite=(100, 1_000), redis=(100, 1_000), postgres=(100, 1_000), store_batch=20,
+    claims=20, claim_repeat=2, sqlite_on_tmpfs=os.path.isdir("/dev/shm"),
 )
 FULL = Sizes(
-    number=2_000, repeat=25, flows=100_000, memory=(1_000, 1_000_000), sqlite=(1_000, 100_000),
-    redis=(1_000, 100_000), postgres=(1_000, 10_000), batch=1_000, store_batch=100,
+    number=2_000, batch_seconds=0.02, repeat=20, flows=100_000,
+    scale=(1_000, 100_000, 1_000_000), scale_batch=1_000, scale_repeat=12,
+    expired=(1_000, 10_000, 100_000), live=10_000, sweep_repeat=3,
+    sqlite=(1_000, 100_000), redis=(1_000, 20_000), postgres=(1_000, 5_000), store_batch=100,
+    claims=200, claim_repeat=10,
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Row:
-    key: str
-    name: str
-    #: "µs" per operation (the best batch), "B" per flow, or "x": a growth factor (the
-    #: median over rounds of large-store time / small-store time).
-    unit: str
-    floor: float
-    miroflow: float
-    #: miroflow/floor: for times, the median over rounds of the ratio within a round; None
-    #: for a growth row.
-    ratio: float | None
-    aim: str = ""
-    met: bool | None = None
+def _stats(times: Sequence[Sequence[float]]) -> list[dict[str, Any]]:
+    """For each side: median µs, and the median and quartiles of its per-round ratio to the
+    first side (the floor)."""
+    out = []
+    for seconds in times:
+        ratios = _measure.ratios(times[0], seconds)
+        out.append({"us": _measure.median_us(seconds), "ratio": statistics.median(ratios),
+                    "spread": list(_measure.quartiles(ratios))})
+    return out
 
 
-def _compare(key: str, name: str, floor: _measure.Batch, ours: _measure.Batch, repeat: int) -> Row:
-    floor_times, ours_times = _measure.rounds([floor, ours], repeat)
-    ratio = _measure.paired_ratio(floor_times, ours_times)
-    return Row(key, name, "µs", _measure.best(floor_times), _measure.best(ours_times), ratio,
-               f"≤{AIM_RATIO:g}x", ratio <= AIM_RATIO)
+def _sized(make: Callable[[int], _measure.Batch], sizes: Sizes) -> _measure.Batch:
+    """A batch of about ``sizes.batch_seconds``: ten operations timed first to size it."""
+    probe = make(10)
+    probe()
+    each = max(probe(), 1e-7)
+    return make(max(10, min(sizes.number, round(sizes.batch_seconds / each))))
+
+
+def compare(key: str, name: str, sides: dict[str, Callable[[int], _measure.Batch]],
+            sizes: Sizes) -> Row:
+    """One micro row: every side's batch in each round, in turn; ratios to the floor."""
+    names = list(sides)
+    if names[0] != "floor" or "miroflow" not in names:
+        raise ValueError(f"a row needs the floor first and miroflow: {names}")
+    batches = [_sized(sides[side], sizes) for side in names]
+    stats = dict(zip(names, _stats(_measure.rounds(batches, sizes.repeat)), strict=True))
+    ours = stats["miroflow"]
+    return Row(key, name, "µs", stats["floor"]["us"], ours["us"], ours["ratio"],
+               tuple(ours["spread"]), f"≤{AIM_RATIO:g}x", ours["ratio"] <= AIM_RATIO,
+               {side: stats[side] for side in names if side not in ("floor", "miroflow")})
+
+
+def _calls(function: Callable[[], object]) -> Callable[[int], _measure.Batch]:
+    return lambda number: _measure.calls(function, number)
+
+
+def _callbacks(start: Callable[[], tuple[str, str]], handle: Callable[[str, str], Any],
+               succeeded: Callable[[Any], bool]) -> Callable[[int], _measure.Batch]:
+    return lambda number: _measure.callbacks(start, handle, succeeded, number, _floor.CODE,
+                                             _QUERY_TAIL)
 
 
 def check_same_work() -> None:
-    """The floor must build what miroflow builds: the same link (but the state), the same
-    cookie (but its value), the same token request body."""
-    floor, ours = _floor.MemoryFloor().start(), _ours.Ours(miroflow.MemoryFlowStore()).start()
-    for mine, theirs in zip(floor, ours, strict=True):
-        if _measure.blank(mine) != _measure.blank(theirs):
-            raise RuntimeError(f"the floor's {mine!r} is not miroflow's {theirs!r}")
+    """The floor must build what miroflow builds: the same link (but the random values), the
+    same cookie (but its value), the same token request body."""
+    for floor, ours in (
+        (_floor.MemoryFloor().start(), _ours.Ours(miroflow.MemoryFlowStore()).start()),
+        (_floor.MemoryFloor().start_pkce(),
+         _ours.Ours(miroflow.MemoryFlowStore(), _ours.PKCE).start()),
+    ):
+        for mine, theirs in zip(floor, ours, strict=True):
+            if _measure.blank(mine) != _measure.blank(theirs):
+                raise RuntimeError(f"the floor's {mine!r} is not miroflow's {theirs!r}")
     if _floor.token_request(_floor.CODE)[1] != _ours.token_body():
         raise RuntimeError("the floor's token request body is not miroflow's")
 
 
-def hot_paths(sizes: Sizes) -> list[Row]:
-    """(a)-(d), each side with a store of its own."""
+def micro(sizes: Sizes, peers: dict[str, dict[str, _peers.Timed]]) -> list[Row]:
+    """(a)-(e) and the whole callback; each side with a store of its own."""
     check_same_work()
-    number, repeat = sizes.number, sizes.repeat
-    floor, ours = _floor.MemoryFloor(), _ours.Ours(miroflow.MemoryFlowStore())
-    rows = [_compare("start", "(a) start", _measure.calls(floor.start, number),
-                     _measure.calls(ours.start, number), repeat)]
 
-    floor, ours = _floor.MemoryFloor(), _ours.Ours(miroflow.MemoryFlowStore())
-    rows.append(_compare(
-        "callback", "(b) callback to token request",
-        _measure.callbacks(floor.start, floor.callback, _is_not_none, number, _floor.CODE,
-                           _QUERY_TAIL),
-        _measure.callbacks(ours.start, ours.callback, _ours.callback_ok, number, _floor.CODE,
-                           _QUERY_TAIL),
-        repeat,
-    ))
+    def peer_sides(op: str, wrap: Callable[[dict[str, _peers.Timed]], Any]) -> dict[str, Any]:
+        return {name: wrap(timed) for name, timed in peers.items() if op in timed}
+
+    floor, plain, ours = _floor.MemoryFloor(), _plain.Plain(), _ours.Ours(
+        miroflow.MemoryFlowStore())
+    rows = [compare("start", "(a) start", {
+        "floor": _calls(floor.start), "plain": _calls(plain.start),
+        **peer_sides("start", lambda t: _calls(t["start"])), "miroflow": _calls(ours.start),
+    }, sizes)]
+
+    pkce = _ours.Ours(miroflow.MemoryFlowStore(), _ours.PKCE)
+    rows.append(compare("start_pkce", "(a) start, PKCE S256", {
+        "floor": _calls(floor.start_pkce), "plain": _calls(plain.start_pkce),
+        **peer_sides("start_pkce", lambda t: _calls(t["start_pkce"])),
+        "miroflow": _calls(pkce.start),
+    }, sizes))
+
+    floor, plain, ours = _floor.MemoryFloor(), _plain.Plain(), _ours.Ours(
+        miroflow.MemoryFlowStore())
+    rows.append(compare("callback", "(b) callback to token request", {
+        "floor": _callbacks(floor.start, floor.callback, _is_not_none),
+        "plain": _callbacks(plain.start, plain.callback, _is_not_none),
+        **peer_sides("callback", lambda t: _callbacks(t["start"], t["callback"], _is_not_none)),
+        "miroflow": _callbacks(ours.start, ours.callback, _ours.callback_ok),
+    }, sizes))
 
     def floor_token() -> object:
         _floor.token_request(_floor.CODE)
         return _floor.parse_tokens(200, _floor.TOKEN_BODY, time.time())
 
-    rows.append(_compare("token", "(c) token request + parse", _measure.calls(floor_token, number),
-                         _measure.calls(lambda: _ours.token(time.time()), number), repeat))
+    rows.append(compare("token", "(c) token request + parse", {
+        "floor": _calls(floor_token), "plain": _calls(_plain.token),
+        **peer_sides("token", lambda t: _calls(t["token"])),
+        "miroflow": _calls(lambda: _ours.token(time.time())),
+    }, sizes))
+
+    record: _floor.FlowRecord = ("redirected", b"s" * 32, b"b" * 16, 1.0, 901.0)
+    check(_floor.client_step(record, "callback", _floor.CODE)[0][0] == "code_received")
+    check(_ours.client_step_ok(_ours.client_step()))
+    rows.append(compare("step_client", "(d) step, client flow machine", {
+        "floor": _calls(lambda: _floor.client_step(record, "callback", _floor.CODE)),
+        "miroflow": _calls(_ours.client_step),
+    }, sizes))
+
+    code: _floor.CodeRecord = ("issued", _floor.CLIENT_ID, _floor.REDIRECT_URI, "1",
+                               _floor.TEAM_ID, 1_700_000_000.0)
+
+    def redeem() -> object:
+        return _floor.redeem(code, _floor.CLIENT_ID, _floor.CLIENT_SECRET, _floor.REDIRECT_URI,
+                             "a" * 43, "r" * 43, 1_700_000_010.0)
+
+    check(_floor.redeem(code, _floor.CLIENT_ID, _floor.CLIENT_SECRET, _floor.REDIRECT_URI,
+                        "a" * 43, "r" * 43, 1_700_000_010.0)[2][0] == 200)
+    check(_ours.simulator_step_ok(_ours.simulator_step()))
+    rows.append(compare("step_simulator", "(d) step, simulator machine (code redeemed)", {
+        "floor": _calls(redeem), "miroflow": _calls(_ours.simulator_step),
+    }, sizes))
+
+    check(_floor.loads_record(_floor.dumps_record(record)) == record)
+    check(_ours.snapshot() == _ours.FLOW)
+    rows.append(compare("snapshot", "(e) snapshot round trip (dumps+loads)", {
+        "floor": _calls(lambda: _floor.loads_record(_floor.dumps_record(record))),
+        "miroflow": _calls(_ours.snapshot),
+    }, sizes))
 
     floor, ours = _floor.MemoryFloor(), _ours.Ours(miroflow.MemoryFlowStore())
-    rows.append(_compare(
-        "handle_callback", "(d) client.handle_callback",
-        _measure.callbacks(floor.start, floor.handle_callback, lambda r: r[0] == 303, number,
-                           _floor.CODE, _QUERY_TAIL),
-        _measure.callbacks(ours.start, ours.handle_callback, lambda a: a.status == 303, number,
-                           _floor.CODE, _QUERY_TAIL),
-        repeat,
-    ))
+    rows.append(compare("handle_callback", "whole client.handle_callback", {
+        "floor": _callbacks(floor.start, floor.handle_callback, lambda r: r[0] == 303),
+        "miroflow": _callbacks(ours.start, ours.handle_callback, lambda a: a.status == 303),
+    }, sizes))
     return rows
+
+
+def check(condition: bool) -> None:
+    if not condition:
+        raise RuntimeError("a benchmarked callable did not do its work")
 
 
 def _is_not_none(value: object) -> bool:
@@ -141,151 +229,119 @@ def _is_not_none(value: object) -> bool:
 
 
 def memory(sizes: Sizes) -> Row:
-    """(e): bytes each pending flow keeps, ``sizes.flows`` flows started."""
+    """Bytes each pending flow keeps, ``sizes.flows`` flows started."""
     floor = _measure.bytes_per_flow(_floor.MemoryFloor().start, sizes.flows)
     ours = _measure.bytes_per_flow(_ours.Ours(miroflow.MemoryFlowStore()).start, sizes.flows)
-    name = f"(e) memory per pending flow, {_count(sizes.flows)}"
-    return Row("memory_per_flow", name, "B", floor, ours, ours / floor, f"≤{AIM_BYTES:g} B",
-               ours <= AIM_BYTES)
+    name = f"memory per pending flow, {count_text(sizes.flows)}"
+    return Row("memory_per_flow", name, "B", floor, ours, ours / floor, None,
+               f"≤{AIM_BYTES:g} B", ours <= AIM_BYTES)
 
 
-def scaling(
-    key: str,
-    label: str,
-    make_floor: _measure.Maker,
-    make_ours: _measure.Maker,
-    counts: tuple[int, int],
-    number: int,
-    repeat: int,
-    notes: list[str],
-    *,
-    rebuild_small: bool = False,
-    gc_costs: bool = False,
-) -> list[Row]:
-    """(f): start+claim per operation with ``counts`` flows stored, and the growth.
-
-    Each round times all four stores in turn (floor and miroflow, small and large), so a slow
-    phase of the machine hits them alike; round 0 warms up. The timed operations add claimed
-    flows to each store (``number`` a round): with ``rebuild_small`` the small stores are
-    built afresh every round to stay small. (Not for files: a new SQLite file's first
-    commits grow its WAL, and so cost more than those of a store that has been running.)"""
-    small, large = counts
-    tracked = _measure.tracked() if gc_costs else 0
-    big_floor, big_ours = make_floor(), make_ours()
-    build_floor = _measure.timed(functools.partial(big_floor.populate, 0, large))
-    floor_tracked = _measure.tracked() if gc_costs else 0
-    build_ours = _measure.timed(functools.partial(big_ours.populate, 0, large))
-    notes.append(f"{label}: {_count(large)} flows saved in {build_floor:.1f} s (floor), "
-                 f"{build_ours:.1f} s (miroflow, one save() each)")
-    if gc_costs:
-        notes.append(
-            f"with {_count(large)} flows in each store, a full gc.collect() takes "
-            f"{_measure.gc_pass() * 1e3:.0f} ms; per stored flow, MemoryFlowStore adds "
-            f"{(_measure.tracked() - floor_tracked) / large:.2f} GC-tracked objects "
-            f"(the Flow), the floor {(floor_tracked - tracked) / large:.2f}"
-        )
-    times: list[list[float]] = [[], [], [], []]
-    sides: list[_measure.Side] = []
-    try:
-        for round_ in range(repeat + 1):
-            if round_ == 0 or rebuild_small:
-                for side in sides:
-                    side.close()
-                sides = [make_floor(), make_ours()]
-                for side in sides:
-                    side.populate(0, small)
-            elapsed = [_measure.start_claim(side, number)()
-                       for side in (*sides, big_floor, big_ours)]
-            if round_:  # round 0 warms up
-                for seconds, value in zip(times, elapsed, strict=True):
-                    seconds.append(value)
-    finally:
-        for side in (*sides, big_floor, big_ours):
-            side.close()
-    floor_small, ours_small, floor_large, ours_large = times
-    growth = _measure.paired_ratio(ours_small, ours_large)
-    return [
-        Row(f"{key}_small", f"(f) {label} start+claim, {_count(small)} flows", "µs",
-            _measure.best(floor_small), _measure.best(ours_small),
-            _measure.paired_ratio(floor_small, ours_small)),
-        Row(f"{key}_large", f"(f) {label} start+claim, {_count(large)} flows", "µs",
-            _measure.best(floor_large), _measure.best(ours_large),
-            _measure.paired_ratio(floor_large, ours_large)),
-        Row(f"{key}_growth", f"(f) {label} {_count(small)} -> {_count(large)}", "x",
-            _measure.paired_ratio(floor_small, floor_large), growth, None,
-            f"≤{AIM_GROWTH:g}x", growth <= AIM_GROWTH),
-    ]
-
-
-def sqlite_scaling(sizes: Sizes, notes: list[str]) -> list[Row]:
-    try:
-        from miroflow_sqlite import SQLiteFlowStore
-    except ImportError as error:
-        notes.append(f"SQLite rows skipped: miroflow_sqlite does not import ({error})")
-        return []
-    scratch = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    if sizes.sqlite_on_tmpfs:
-        notes.append("SQLite files on /dev/shm (tmpfs: commits cost no fsync)")
-    elif scratch is not None:
-        notes.append("SQLite files in the temp dir (commits pay an fsync); miroflow's "
-                     "populations saved into a copy on /dev/shm, then copied back")
-    with tempfile.TemporaryDirectory(
-        prefix="miroflow-bench-", dir=scratch if sizes.sqlite_on_tmpfs else None
-    ) as directory:
-        names = itertools.count()
-
-        def make_floor() -> _measure.Side:
-            return _floor.SQLiteFloor(os.path.join(directory, f"floor-{next(names)}.sqlite3"))
-
-        def make_ours() -> _measure.Side:
-            return _ours.FileStoreSide(
-                lambda path: SQLiteFlowStore(path=path),
-                os.path.join(directory, f"miroflow-{next(names)}.sqlite3"),
-                None if sizes.sqlite_on_tmpfs else scratch,
-            )
-
-        return scaling("sqlite_store", "SQLiteFlowStore", make_floor, make_ours, sizes.sqlite,
-                       sizes.store_batch, sizes.repeat, notes)
-
-
-def service_scaling(sizes: Sizes, notes: list[str]) -> list[Row]:
-    import _services  # needs redis-py and psycopg, which only --services does
-
+def memory_scaling(sizes: Sizes, notes: list[str]) -> list[Row]:
+    """(a) and (b) with each of ``sizes.scale`` flows stored in MemoryFlowStore (and in the
+    floor's dict). Every round times every size and side in turn; the smallest stores are
+    rebuilt every round (the timed operations add ``2 * scale_batch`` flows a round)."""
+    tracked = _measure.tracked()
+    stores: dict[int, tuple[_floor.MemoryFloor, _ours.Ours]] = {}
+    for count in sizes.scale[1:]:
+        floor, ours = _floor.MemoryFloor(), _ours.Ours(miroflow.MemoryFlowStore())
+        floor_seconds = _measure.timed(functools.partial(floor.populate, 0, count))
+        floor_tracked = _measure.tracked()
+        ours_seconds = _measure.timed(functools.partial(ours.populate, 0, count))
+        stores[count] = floor, ours
+        notes.append(f"MemoryFlowStore, {count_text(count)} flows saved in {ours_seconds:.1f} s "
+                     f"(one save() each; the floor's dict: {floor_seconds:.1f} s)")
+    large = sizes.scale[-1]
+    notes.append(
+        f"with {count_text(large)} flows in each store, a full gc.collect() takes "
+        f"{_measure.gc_pass() * 1e3:.0f} ms; per stored flow, MemoryFlowStore adds "
+        f"{(_measure.tracked() - floor_tracked) / large:.2f} GC-tracked objects "
+        f"(the Flow), the floor {(floor_tracked - tracked) / large:.2f} (the batches run "
+        "with the cyclic GC off)"
+    )
+    small = sizes.scale[0]
+    ops = ("start", "callback")
+    times: dict[tuple[str, int, str], list[float]] = {
+        (op, count, side): [] for op in ops for count in sizes.scale
+        for side in ("floor", "miroflow")}
+    for round_ in range(sizes.scale_repeat + 1):
+        floor, ours = _floor.MemoryFloor(), _ours.Ours(miroflow.MemoryFlowStore())
+        floor.populate(0, small)
+        ours.populate(0, small)
+        stores[small] = floor, ours
+        for count in sizes.scale:
+            floor, ours = stores[count]
+            batches = {
+                ("start", "floor"): _measure.calls(floor.start, sizes.scale_batch),
+                ("start", "miroflow"): _measure.calls(ours.start, sizes.scale_batch),
+                ("callback", "floor"): _callbacks(floor.start, floor.callback, _is_not_none)(
+                    sizes.scale_batch),
+                ("callback", "miroflow"): _callbacks(ours.start, ours.callback,
+                                                     _ours.callback_ok)(sizes.scale_batch),
+            }
+            for (op, side), batch in batches.items():
+                elapsed = batch()
+                if round_:
+                    times[op, count, side].append(elapsed)
     rows = []
-    for key, label, open_makers in _services.SERVICES:
-        with open_makers(notes) as makers:
-            if makers is not None:
-                counts = sizes.redis if key == "redis_store" else sizes.postgres
-                rows += scaling(key, label, *makers, counts, sizes.store_batch, sizes.repeat,
-                                notes)
+    for op, label in (("start", "(a) start"), ("callback", "(b) callback")):
+        for count in sizes.scale:
+            floor_times, ours_times = times[op, count, "floor"], times[op, count, "miroflow"]
+            ratios = _measure.ratios(floor_times, ours_times)
+            rows.append(Row(f"scale_{op}_{count_text(count)}",
+                            f"{label}, {count_text(count)} flows stored", "µs",
+                            _measure.median_us(floor_times), _measure.median_us(ours_times),
+                            statistics.median(ratios), _measure.quartiles(ratios)))
+        growth = _measure.ratios(times[op, small, "miroflow"], times[op, large, "miroflow"])
+        rows.append(Row(
+            f"scale_{op}_growth", f"{label}, {count_text(small)} -> {count_text(large)} flows", "x",
+            _measure.paired_ratio(times[op, small, "floor"], times[op, large, "floor"]),
+            statistics.median(growth), None, _measure.quartiles(growth),
+            f"≤{AIM_GROWTH:g}x", statistics.median(growth) <= AIM_GROWTH))
+    stores.clear()
     return rows
 
 
-def _count(count: int) -> str:
-    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if count >= size and count % size == 0:
-            return f"{count // size}{suffix}"
-    return str(count)
-
-
-def _number(value: float, unit: str) -> str:
-    if unit == "x":
-        return f"{value:.2f}x"
-    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
-
-
-def table(rows: Sequence[Row]) -> str:
-    width = max(len(row.name) for row in rows)
-    lines = [f"{'operation':{width}}  {'floor':>11}  {'miroflow':>11}  {'ratio':>6}  "
-             f"{'aim':>8}  result"]
-    for row in rows:
-        ratio = "" if row.ratio is None else f"{row.ratio:.2f}x"
-        result = "" if row.met is None else ("met" if row.met else "MISSED")
-        lines.append(
-            f"{row.name:{width}}  {_number(row.floor, row.unit):>11}  "
-            f"{_number(row.miroflow, row.unit):>11}  {ratio:>6}  {row.aim:>8}  {result}"
-        )
-    return "\n".join(lines)
+def sweeping(sizes: Sizes) -> list[Row]:
+    """MemoryFlowStore.sweep against the number of expired flows, ``sizes.live`` live flows
+    saved behind them; µs per forgotten flow (the total is that times the count)."""
+    rows = []
+    per_flow: dict[int, tuple[list[float], list[float]]] = {}
+    old = time.time() - 10 * 86_400
+    for count in sizes.expired:
+        floor_times, ours_times = [], []
+        for _ in range(sizes.sweep_repeat):
+            store = miroflow.MemoryFlowStore()
+            _ours.save_flows(store, 0, count, old, old + 900)
+            _ours.save_flows(store, count, count + sizes.live, old, time.time() + 900)
+            floor = _floor.SweepFloor()
+            for index in range(count + sizes.live):
+                seed = index.to_bytes(8, "big")
+                forget_at = old + 900 + 3600 if index < count else time.time() + 4500
+                floor.add(seed, seed, forget_at)
+            now = time.time()
+            with _measure.no_gc():
+                began = time.perf_counter()
+                floor.sweep(now)
+                floor_times.append((time.perf_counter() - began) / count)
+                began = time.perf_counter()
+                forgotten = store.sweep(now)
+                ours_times.append((time.perf_counter() - began) / count)
+            if forgotten != count or len(store) != sizes.live or len(floor.flows) != sizes.live:
+                raise RuntimeError(f"the sweep forgot {forgotten} of {count} flows")
+        per_flow[count] = floor_times, ours_times
+        ratios = _measure.ratios(floor_times, ours_times)
+        rows.append(Row(f"sweep_{count_text(count)}",
+                        f"sweep {count_text(count)} expired ({count_text(sizes.live)} live),"
+                        " per flow",
+                        "µs", _measure.median_us(floor_times), _measure.median_us(ours_times),
+                        statistics.median(ratios), _measure.quartiles(ratios)))
+    first, last = sizes.expired[0], sizes.expired[-1]
+    rows.append(Row(
+        "sweep_growth", f"sweep per flow, {count_text(first)} -> {count_text(last)} expired", "x",
+        statistics.median(per_flow[last][0]) / statistics.median(per_flow[first][0]),
+        statistics.median(per_flow[last][1]) / statistics.median(per_flow[first][1]), None))
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,40 +350,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the numbers here")
     parser.add_argument("--services", action="store_true",
                         help="also Redis and PostgreSQL (skipped when unreachable)")
+    parser.add_argument("--report", metavar="DIR",
+                        help="write DIR/BENCHMARKS.md and its plots (needs matplotlib)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     notes: list[str] = []
-    steps: list[Callable[[], list[Row]]] = [
-        lambda: hot_paths(sizes),
-        lambda: [memory(sizes)],
-        lambda: scaling("memory_store", "MemoryFlowStore", _floor.MemoryFloor,
-                        lambda: _ours.Ours(miroflow.MemoryFlowStore()), sizes.memory,
-                        sizes.batch, sizes.repeat, notes, rebuild_small=True, gc_costs=True),
-        lambda: sqlite_scaling(sizes, notes),
-    ]
-    if args.services:
-        steps.append(lambda: service_scaling(sizes, notes))
     began = time.perf_counter()
-    rows: list[Row] = []
-    for run in steps:
-        rows.extend(run())
-    print(f"miroflow {miroflow.__version__}, Python {platform.python_version()}, "
-          f"{'quick' if args.quick else 'full'} run, best of {sizes.repeat} "
-          f"(took {time.perf_counter() - began:.0f} s)\n")
+    peers = _peers.available(notes)
+    sections: dict[str, list[Row]] = {}
+    sections["micro"] = micro(sizes, peers)
+    sections["memory"] = [memory(sizes)]
+    sections["scaling"] = memory_scaling(sizes, notes)
+    sections["sweep"] = sweeping(sizes)
+    scratch = "/dev/shm" if sizes.sqlite_on_tmpfs else None
+    notes.append("SQLite files on /dev/shm (tmpfs: commits cost no fsync)" if scratch else
+                 "SQLite files in the temp dir, on disk (commits pay an fsync); miroflow's "
+                 "populations saved into a copy on /dev/shm, then copied back")
+    with tempfile.TemporaryDirectory(prefix="miroflow-bench-", dir=scratch) as directory:
+        sections["stores"] = _store_rows.store_claims(sizes, notes, directory, args.services)
+        sections["store_scaling"] = _store_rows.sqlite_scaling(sizes, notes, directory)
+    if args.services:
+        sections["store_scaling"] += _store_rows.service_scaling(sizes, notes)
+    profiles, costs = _profile.run(2_000 if args.quick else 20_000,
+                                   2_000 if args.quick else 100_000)
+    seconds = time.perf_counter() - began
+    rows = [row for section in sections.values() for row in section]
+    header = (f"miroflow {miroflow.__version__}, Python {platform.python_version()}, "
+              f"{'quick' if args.quick else 'full'} run, {sizes.repeat} rounds "
+              f"(took {seconds:.0f} s)")
+    print(header + "\n")
     print(table(rows))
-    print("\nµs: the best batch; ratio, and growth (the large store's time over the small "
-          "one's): the median over rounds of the ratio within a round.")
+    print("\nµs: the median batch; ratio: the median over rounds of the ratio within a round "
+          "[its quartiles]; /s: claims per second (ratio = miroflow/raw).\n")
+    print(peer_table(sections["micro"]))
+    print()
+    for profile in profiles:
+        print(f"profile {profile.operation}: {profile.attrs_inits:.0f} attrs inits per call, "
+              f"{profile.attrs_own_share:.0%} of the time in them")
+    print("construction, µs: " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items()))
     for note in notes:
         print(f"- {note}")
+    document: dict[str, Any] = {
+        "miroflow": miroflow.__version__, "python": platform.python_version(),
+        "quick": args.quick, "repeat": sizes.repeat, "seconds": seconds, "notes": notes,
+        "peers": _peers.versions(), "sections": {k: [r.key for r in v] for k, v in
+                                                  sections.items()},
+        "rows": [dataclasses.asdict(row) for row in rows],
+        "profiles": [dataclasses.asdict(profile) for profile in profiles],
+        "construction_us": costs,
+    }
     if args.json:
-        document = {
-            "miroflow": miroflow.__version__, "python": platform.python_version(),
-            "quick": args.quick, "repeat": sizes.repeat, "notes": notes,
-            "rows": [dataclasses.asdict(row) for row in rows],
-        }
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(document, file, indent=2, ensure_ascii=False)
+    if args.report:
+        import _report
+
+        _report.write(args.report, document, sections, command=_command(argv))
     return 0
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    return " ".join(["benchmarks/run.py", *arguments])
 
 
 if __name__ == "__main__":
