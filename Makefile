@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADAPTERS := $(sort $(dir $(wildcard adapters/*/pyproject.toml)))
 ADAPTER_PACKAGES := $(sort $(wildcard adapters/*/src/miroflow_*))
 
-.PHONY: install browser test lint typecheck pytest demo spec bench clean
+.PHONY: install browser test lint typecheck pytest demo spec bench clean dist smoke
 
 $(VENV)/.installed: pyproject.toml $(wildcard adapters/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,17 @@ browser:
 pytest: install browser
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck pytest smoke
+
+# Every wheel and sdist (the core's and each adapter's) into dist/, then checked: twine check,
+# and what each holds (its own files, py.typed, LICENSE, one version, the adapters' pins).
+dist: install
+	$(PY) .ci/dist.py build dist
+
+# The built wheels alone (their dependencies from PyPI) in a fresh venv under build/smoke:
+# every import, `miroflow-simulator --help`, the pytest plugin, examples/demo.py on SQLite.
+smoke: dist
+	$(PY) .ci/dist.py smoke dist
 
 demo: install
 	$(PY) examples/demo.py

@@ -15,7 +15,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import attrs
-import trustme
+
+try:
+    import trustme
+except ModuleNotFoundError as missing:  # without the testing extra: say which to install
+    from miroflow.testing import _needs_testing_extra
+
+    raise _needs_testing_extra(__name__, missing) from None
 
 __all__ = [
     "LoopbackServer",

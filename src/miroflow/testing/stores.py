@@ -47,8 +47,14 @@ from functools import partial
 from typing import Any
 
 import attrs
-import pytest
-from hypothesis import HealthCheck, given, settings
+
+try:
+    import pytest
+    from hypothesis import HealthCheck, given, settings
+except ModuleNotFoundError as missing:  # without the testing extra: say which to install
+    from miroflow.testing import _needs_testing_extra
+
+    raise _needs_testing_extra(__name__, missing) from None
 
 from miroflow import (
     AsyncFlowStore,

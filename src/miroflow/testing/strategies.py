@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ModuleNotFoundError as missing:  # without the testing extra: say which to install
+    from miroflow.testing import _needs_testing_extra
+
+    raise _needs_testing_extra(__name__, missing) from None
 
 from miroflow import Flow, FlowState, HttpResponse, TokenSet
 from miroflow.machine import hash_binding, hash_state

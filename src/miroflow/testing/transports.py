@@ -32,7 +32,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
-import pytest
+
+try:
+    import pytest
+except ModuleNotFoundError as missing:  # without the testing extra: say which to install
+    from miroflow.testing import _needs_testing_extra
+
+    raise _needs_testing_extra(__name__, missing) from None
 
 from miroflow import (
     AsyncTransport,
