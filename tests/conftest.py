@@ -1,9 +1,13 @@
-"""Shared test set-up: hypothesis profiles and the real services (Redis, PostgreSQL)."""
+"""Shared test set-up: hypothesis profiles, the real services (Redis, PostgreSQL), and the
+watch that fails a test whose log records give a secret away (``_secrets_plugin``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +21,28 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+
+def _load_secret_watch() -> object:
+    """``tests/_secrets_plugin.py``, by path: ``tests`` is not a package on sys.path under
+    ``--import-mode=importlib``."""
+    name = "miroflow_tests_secrets_plugin"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).with_name("_secrets_plugin.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No secret in logs, for the whole suite: see ``tests/_secrets_plugin.py``."""
+    _load_secret_watch().pytest_configure(config)  # type: ignore[attr-defined]
+
 
 REQUIRE_SERVICES = os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1"
 

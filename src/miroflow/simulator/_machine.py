@@ -8,9 +8,10 @@ API are:
 
 * an **authorization code** is issued when the user clicks "Install & authorize", and is then
   redeemed once, expires exactly 600 s after issue, or is burned by misuse (a wrong
-  ``redirect_uri`` or PKCE verifier, or a second redemption, which also revokes every token
-  pair issued from it, RFC 6749 §4.1.2). A wrong client secret changes nothing: it proves
-  nothing about the code, and burning codes on it would let anyone burn them;
+  ``redirect_uri`` or PKCE verifier, a verifier where no challenge was sent, or a second
+  redemption, which also revokes every token pair issued from it, RFC 6749 §4.1.2). A wrong
+  client secret changes nothing: it proves nothing about the code, and burning codes on it
+  would let anyone burn them;
 * a **token pair** (access + refresh token) is active until a refresh rotates it (the old
   pair stops working at once), a revocation or a code replay revokes it, or its refresh token
   outlives 60 days. Access-token expiry (3599 s) is a guard inside the active state: the pair
@@ -123,6 +124,12 @@ def _redeem_issued(
     if event.redirect_uri != code.redirect_uri:
         burned = attrs.evolve(code, state=BURNED)
         return _answer(burned, wire.oauth_error(wire.REDIRECT_MISMATCH), SaveCode(code=burned))
+    if code.code_challenge is None and event.code_verifier is not None:
+        # PKCE downgrade (RFC 9700 §2.1.1): a verifier is accepted only for a code issued
+        # with a challenge. Whoever sends one for this code is not its client's flow: burned.
+        burned = attrs.evolve(code, state=BURNED)
+        refused = wire.miro_error(400, "invalidParameters", wire.UNEXPECTED_VERIFIER)
+        return _answer(burned, refused, SaveCode(code=burned))
     if code.code_challenge is not None and (
         event.code_verifier is None
         or not hmac.compare_digest(code_challenge(event.code_verifier), code.code_challenge)
@@ -305,8 +312,9 @@ TABLE: Mapping[tuple[ServerState | None, type[Any]], Rule] = {
         why=(
             "Wrong client credentials, or another client's code: refused, the code is "
             "untouched. At or after 600 s: expired. A redirect_uri not identical to the "
-            "authorization request's, or a wrong PKCE verifier: burned. Otherwise a token "
-            "pair is issued and the code is spent."
+            "authorization request's, or a wrong PKCE verifier: burned. A verifier for a "
+            "code issued without a challenge (a PKCE downgrade): burned, 400. Otherwise a "
+            "token pair is issued and the code is spent."
         ),
         handler=_redeem_issued,
     ),

@@ -368,12 +368,14 @@ class AuthorizationServer:
         return value
 
     def _token(self, request: HttpRequest, now: float) -> HttpResponse:
-        params = wire.request_params(request)
+        # An empty code_verifier is kept, to be refused as malformed rather than ignored.
+        params = wire.request_params(request, keep_blank=("code_verifier",))
         grant_type = params.get("grant_type")
         if grant_type == "authorization_code":
             client_id, secret, code, redirect_uri = _required(
                 params, "client_id", "client_secret", "code", "redirect_uri"
             )
+            wire.check_verifier(params.get("code_verifier"))
             redeemed = CodeRedeemed(
                 client_id=client_id,
                 client_secret=secret,

@@ -7,6 +7,7 @@ Every token-endpoint answer carries ``Cache-Control: no-store`` (RFC 6749 §5.1)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -18,6 +19,7 @@ __all__ = [
     "BadParameters",
     "append_query",
     "bearer_token",
+    "check_verifier",
     "code_redirect",
     "denial_redirect",
     "miro_error",
@@ -38,6 +40,10 @@ INVALID_CLIENT = "Invalid client credentials"
 INVALID_REFRESH = "Invalid refresh token"
 INVALID_VERIFIER = "Invalid code verifier"
 INVALID_TOKEN = "Invalid access token"
+UNEXPECTED_VERIFIER = "code_verifier sent for a code issued without a code_challenge"
+
+#: RFC 7636 §4.1: 43 to 128 characters of [A-Za-z0-9-._~].
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 class BadParameters(MiroflowError):
@@ -50,6 +56,16 @@ class BadParameters(MiroflowError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.response = miro_error(400, "invalidParameters", message)
+
+
+def check_verifier(verifier: str | None) -> None:
+    """Refuse a ``code_verifier`` that breaks RFC 7636 §4.1 (a 400, the code untouched: a
+    malformed parameter proves nothing about the code). An absent one is the machine's call."""
+    if verifier is not None and _VERIFIER.fullmatch(verifier) is None:
+        raise BadParameters(
+            "The parameter 'code_verifier' must be 43 to 128 characters of "
+            "A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 §4.1)."
+        )
 
 
 def _json(status: int, document: object) -> HttpResponse:

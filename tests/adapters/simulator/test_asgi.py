@@ -54,6 +54,7 @@ def test_token_exchange_success_and_reuse(
     assert again.headers["cache-control"] == "no-store"
 
 
+@pytest.mark.usefixtures("secret_in_url")
 def test_token_params_in_the_query_string(
     asgi_client: Any, asgi_api: Any, sim: Any, kit: Any
 ) -> None:

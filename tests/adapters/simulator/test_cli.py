@@ -99,6 +99,40 @@ def test_command_serves_and_prints_the_values(tmp_path: Path) -> None:
     assert process.returncode is not None
 
 
+def test_command_access_log_shows_requests_but_no_state_code_or_secret() -> None:
+    secret = "cli-secret-cli-secret"
+    state = "cli-state-that-must-never-be-logged"
+    process, values = _start(
+        "--client-id", "42", "--client-secret", secret,
+        "--redirect-uri", "http://localhost:8000/cb", "--auto-approve",
+    )  # fmt: skip
+    try:
+        answer = httpx.get(
+            values["authorize endpoint"],
+            params={
+                "response_type": "code",
+                "client_id": "42",
+                "redirect_uri": "http://localhost:8000/cb",
+                "state": state,
+            },
+        )
+        code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+        token = httpx.post(
+            values["token endpoint"] + f"?code={code}",
+            data={"grant_type": "authorization_code", "client_id": "42", "client_secret": secret,
+                  "redirect_uri": "http://localhost:8000/cb", "code": code},
+        )  # fmt: skip
+        assert token.status_code == 200
+    finally:
+        _stop(process)
+    assert process.stdout is not None and process.stderr is not None
+    output = process.stdout.read() + process.stderr.read()
+    assert '"GET /oauth/authorize?' in output and "state=[redacted]" in output
+    assert '"POST /v1/oauth/token?code=[redacted]' in output
+    for value in (state, code, secret, token.json()["access_token"]):
+        assert value not in output
+
+
 def test_command_reads_a_toml_config(tmp_path: Path) -> None:
     config = tmp_path / "app.toml"
     config.write_text(

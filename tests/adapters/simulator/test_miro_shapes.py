@@ -116,6 +116,7 @@ def test_a_wrong_method_on_the_api_is_json_too(asgi_api: Any) -> None:
 # --- v1 revoke (deprecated) ---------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("secret_in_url")
 def test_v1_revoke_takes_the_token_in_the_query(
     asgi_client: Any, asgi_api: Any, sim: Simulator, kit: Any
 ) -> None:
@@ -141,6 +142,7 @@ def test_v1_revoke_takes_the_token_in_the_query(
     assert logged == [("revoke_v1", 204), ("revoke_v1", 404), ("revoke_v1", 400)]
 
 
+@pytest.mark.usefixtures("secret_in_url")
 def test_v1_revoke_of_an_unknown_token_can_answer_204(asgi_client: Any, asgi_api: Any) -> None:
     unknown = {"access_token": "never-issued-never-issued"}
     assert asgi_api.post("/v1/oauth/revoke", params=unknown).status_code == 404

@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     print("\n".join(_banner(simulator)), flush=True)
-    server = uvicorn_server(simulator, log_level="info")
+    server = uvicorn_server(simulator, log_level="info", show_access=True)
     try:
         server.run(sockets=sockets)
     except KeyboardInterrupt:  # pragma: no cover - uvicorn handles the signal itself

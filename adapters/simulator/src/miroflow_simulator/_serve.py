@@ -4,12 +4,13 @@ the foreground for the command or in a thread for tests."""
 
 from __future__ import annotations
 
+import copy
 import socket
 import threading
 import time
 from typing import Any
 
-from ._asgi import SimulatorApp
+from ._asgi import ACCESS_LOGGER, SimulatorApp
 from ._simulator import Simulator
 
 __all__ = ["LoopbackServer", "bind", "uvicorn_server"]
@@ -31,12 +32,30 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(simulator: Simulator, **options: Any) -> Any:
+def uvicorn_server(simulator: Simulator, *, show_access: bool = False, **options: Any) -> Any:
+    """A uvicorn server for the simulator. uvicorn's access log is off, as it writes each
+    query string as it came (states, codes): the app writes its own, redacted, on
+    ``miroflow_simulator.access``; ``show_access=True`` (the command) prints it as uvicorn
+    would. "trace" is served as "debug": uvicorn's trace logs every ASGI message whole,
+    query strings, cookies and form bodies (client secrets) included."""
     import uvicorn  # imported here: the pytest plugin loads this package in every session
+    from uvicorn.config import LOGGING_CONFIG
 
+    level = options.pop("log_level", "warning")
+    if isinstance(level, str) and level.lower() == "trace":
+        level = "debug"
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    if show_access:
+        log_config["loggers"][ACCESS_LOGGER.name] = {
+            "handlers": ["access"],
+            "level": level.upper() if isinstance(level, str) else level,
+            "propagate": False,
+        }
     config = uvicorn.Config(
         SimulatorApp(simulator),
-        log_level=options.pop("log_level", "warning"),
+        log_level=level,
+        log_config=log_config,
+        access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=1,
         **options,
