@@ -199,4 +199,17 @@ def kit() -> Any:
             params.update(extra)
             return params
 
+        @staticmethod
+        def exchange(api: Any, code: str, **overrides: str) -> Any:
+            """POST the code exchange to the API host, as the app would."""
+            data = {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT_URI,
+                "client_id": _Kit.CLIENT_ID,
+                "client_secret": _Kit.SECRET,
+                **overrides,
+            }
+            return api.post("/v1/oauth/token", data=data)
+
     return _Kit

@@ -20,30 +20,18 @@ def _code(asgi_client: Any, sim: Any, kit: Any) -> str:
     return code
 
 
-def _exchange(api: Any, kit: Any, code: str, **overrides: str) -> Any:
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": kit.REDIRECT_URI,
-        "client_id": kit.CLIENT_ID,
-        "client_secret": kit.SECRET,
-        **overrides,
-    }
-    return api.post("/v1/oauth/token", data=data)
-
-
 def test_token_exchange_success_and_reuse(
     asgi_client: Any, asgi_api: Any, sim: Any, kit: Any
 ) -> None:
     code = _code(asgi_client, sim, kit)
-    first = _exchange(asgi_api, kit, code)
+    first = kit.exchange(asgi_api, code)
     assert first.status_code == 200
     assert first.headers["cache-control"] == "no-store"
     assert first.headers["content-type"].startswith("application/json")
     body = first.json()
     assert body["expires_in"] == 3599 and body["token_type"] == "bearer"
     assert body["scope"] == "boards:read boards:write"
-    again = _exchange(asgi_api, kit, code)
+    again = kit.exchange(asgi_api, code)
     assert again.status_code == 401
     assert again.json() == {
         "status": 401,
@@ -73,12 +61,12 @@ def test_redirect_mismatch_and_wrong_secret(
     asgi_client: Any, asgi_api: Any, sim: Any, kit: Any
 ) -> None:
     code = _code(asgi_client, sim, kit)
-    wrong_secret = _exchange(asgi_api, kit, code, client_secret="nope")
+    wrong_secret = kit.exchange(asgi_api, code, client_secret="nope")
     assert wrong_secret.status_code == 401
     assert wrong_secret.json()["code"] == "oauthError"
-    mismatch = _exchange(asgi_api, kit, code, redirect_uri=kit.REDIRECT_URI + "/")
+    mismatch = kit.exchange(asgi_api, code, redirect_uri=kit.REDIRECT_URI + "/")
     assert mismatch.json()["message"] == "Redirect URI mismatch."
-    assert _exchange(asgi_api, kit, code).status_code == 401  # burned
+    assert kit.exchange(asgi_api, code).status_code == 401  # burned
 
 
 def test_expired_code_through_asgi(asgi_client: Any, asgi_api: Any, sim: Any, kit: Any) -> None:
@@ -86,11 +74,11 @@ def test_expired_code_through_asgi(asgi_client: Any, asgi_api: Any, sim: Any, ki
     advanced = asgi_client.post("/_simulator/clock/advance", json={"seconds": 600})
     assert advanced.status_code == 200
     assert advanced.json()["now"] == kit.T0 + 600
-    assert _exchange(asgi_api, kit, code).json()["message"] == "Invalid authorization code"
+    assert kit.exchange(asgi_api, code).json()["message"] == "Invalid authorization code"
 
 
 def test_refresh_revoke_and_context(asgi_client: Any, asgi_api: Any, sim: Any, kit: Any) -> None:
-    tokens = _exchange(asgi_api, kit, _code(asgi_client, sim, kit)).json()
+    tokens = kit.exchange(asgi_api, _code(asgi_client, sim, kit)).json()
     context = asgi_api.get(
         "/v1/oauth-token", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
@@ -123,7 +111,7 @@ def test_refresh_revoke_and_context(asgi_client: Any, asgi_api: Any, sim: Any, k
 
 def test_big_team_ids_switch(asgi_client: Any, asgi_api: Any, sim: Any, kit: Any) -> None:
     assert asgi_client.post("/_simulator/big-team-ids", json={"enabled": True}).status_code == 204
-    answer = _exchange(asgi_api, kit, _code(asgi_client, sim, kit))
+    answer = kit.exchange(asgi_api, _code(asgi_client, sim, kit))
     assert f'"team_id":{kit.ALPHA}'.encode() in answer.content
 
 
@@ -150,7 +138,7 @@ def test_faults_through_asgi(
         asgi_client.post("/_simulator/faults", json={"kind": kind, "count": 2}).status_code == 204
     )
     for _ in range(2):
-        answer = _exchange(asgi_api, kit, code)
+        answer = kit.exchange(asgi_api, code)
         assert answer.status_code == status
         if content_type:
             assert answer.headers["content-type"].startswith(content_type)
@@ -158,7 +146,7 @@ def test_faults_through_asgi(
         assert len(answer.content) > 1024 * 1024
     if kind == "redirect":
         assert answer.headers["location"].startswith(sim.base_url)
-    assert _exchange(asgi_api, kit, code).status_code == 200  # faults spare the model
+    assert kit.exchange(asgi_api, code).status_code == 200  # faults spare the model
     log = asgi_client.get("/_simulator/log").json()["requests"]
     assert [entry["fault"] for entry in log] == [kind, kind, None]
     assert [entry["grant_type"] for entry in log] == ["authorization_code"] * 3
@@ -168,7 +156,7 @@ def test_stall_over_asgi_answers_504_when_the_client_outwaits_it(
     asgi_client: Any, asgi_api: Any, sim: Any, kit: Any
 ) -> None:
     sim.inject_fault(FaultKind.STALL, seconds=0.01)
-    assert _exchange(asgi_api, kit, "whatever-code").status_code == 504
+    assert kit.exchange(asgi_api, "whatever-code").status_code == 504
     assert sim.log[-1].status is None and sim.log[-1].fault is FaultKind.STALL
 
 
@@ -190,7 +178,7 @@ def test_control_surface(asgi_client: Any, asgi_api: Any, sim: Any, kit: Any) ->
     )
     assert created.status_code == 201
     assert created.json()["client_id"].isdigit() and created.json()["client_secret"]
-    _exchange(asgi_api, kit, "unknown-code-unknown-code")
+    kit.exchange(asgi_api, "unknown-code-unknown-code")
     assert len(asgi_client.get("/_simulator/log").json()["requests"]) == 1
     assert asgi_client.request("DELETE", "/_simulator/log").status_code == 204
     assert sim.log == ()
@@ -257,7 +245,7 @@ def test_lifespan_is_answered(sim: Any) -> None:
 
 def test_log_and_reprs_hold_no_secret(asgi_client: Any, asgi_api: Any, sim: Any, kit: Any) -> None:
     code = _code(asgi_client, sim, kit)
-    tokens = _exchange(asgi_api, kit, code).json()
+    tokens = kit.exchange(asgi_api, code).json()
     text = asgi_client.get("/_simulator/log").text + repr(sim.log) + repr(sim.apps)
     for secret in (kit.SECRET, code, tokens["access_token"], tokens["refresh_token"]):
         assert secret not in text

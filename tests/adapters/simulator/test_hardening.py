@@ -100,18 +100,6 @@ def _code(browser: Any, sim: Any, kit: Any, **extra: str) -> str:
     return code
 
 
-def _exchange(api: Any, kit: Any, code: str, **overrides: str) -> Any:
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": kit.REDIRECT_URI,
-        "client_id": kit.CLIENT_ID,
-        "client_secret": kit.SECRET,
-        **overrides,
-    }
-    return api.post("/v1/oauth/token", data=data)
-
-
 def _invalid_parameters(response: httpx.Response) -> str:
     assert response.status_code == 400
     assert response.headers["cache-control"] == "no-store"
@@ -131,10 +119,10 @@ def test_a_verifier_for_a_code_issued_without_a_challenge_is_a_400(
     asgi_client: Any, asgi_api: Any, sim: Any, kit: Any
 ) -> None:
     code = _code(asgi_client, sim, kit)
-    refused = _exchange(asgi_api, kit, code, code_verifier=VERIFIER)
+    refused = kit.exchange(asgi_api, code, code_verifier=VERIFIER)
     assert "without a code_challenge" in _invalid_parameters(refused)
     # a downgrade burns the code: nobody gets tokens for it afterwards
-    assert _exchange(asgi_api, kit, code).status_code == 401
+    assert kit.exchange(asgi_api, code).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -148,9 +136,9 @@ def test_a_verifier_outside_rfc_7636_is_a_400_and_the_code_survives(
     code = _code(
         asgi_client, sim, kit, code_challenge=code_challenge(VERIFIER), code_challenge_method="S256"
     )
-    assert "RFC 7636" in _invalid_parameters(_exchange(asgi_api, kit, code, code_verifier=verifier))
+    assert "RFC 7636" in _invalid_parameters(kit.exchange(asgi_api, code, code_verifier=verifier))
     # well-formed parameters are answered as before: the right verifier still redeems it
-    assert _exchange(asgi_api, kit, code, code_verifier=VERIFIER).status_code == 200
+    assert kit.exchange(asgi_api, code, code_verifier=VERIFIER).status_code == 200
 
 
 def test_the_plugin_simulator_refuses_a_downgrade_from_a_client(
@@ -215,7 +203,7 @@ def test_the_asgi_access_log_redacts_states_and_codes(
         ).status_code
         == 400
     )
-    assert _exchange(asgi_api, kit, code).status_code == 200
+    assert kit.exchange(asgi_api, code).status_code == 200
     text = every_record.joined()
     assert "/oauth/authorize?" in text and "state=[redacted]" in text  # the line is written
     for secret in (STATE, code, kit.SECRET):
