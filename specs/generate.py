@@ -1,8 +1,8 @@
 """Write the files in specs/ that are derived from the transition tables (`make spec`).
 
-specs/flow.json and specs/simulator.json are the machine-readable tables; the Mermaid
-diagrams are spliced into specs/flow.md, specs/simulator.md and README.md between the
-GENERATED markers. tests/core/test_spec.py fails when any of them is stale.
+specs/flow.json, specs/tokens.json and specs/simulator.json are the machine-readable tables;
+the Mermaid diagrams are spliced into specs/flow.md, specs/tokens.md, specs/simulator.md and
+README.md between the GENERATED markers. tests/core/test_spec.py fails when any of them is stale.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ END = "<!-- END GENERATED DIAGRAM: {name} -->"
 
 
 def tables() -> dict[str, Any]:
-    return {"flow": miroflow.machine.TABLE, "simulator": simulator.TABLE}
+    return {
+        "flow": miroflow.machine.TABLE,
+        "tokens": miroflow.machine.TOKEN_TABLE,
+        "simulator": simulator.TABLE,
+    }
 
 
 def spec_json(name: str, table: Any) -> str:
@@ -49,7 +53,12 @@ def splice(text: str, name: str, table: Any) -> str:
 def expected_files() -> dict[Path, str]:
     """Every generated file and the text it must hold."""
     files: dict[Path, str] = {}
-    docs = [ROOT / "README.md", ROOT / "specs" / "flow.md", ROOT / "specs" / "simulator.md"]
+    docs = [
+        ROOT / "README.md",
+        ROOT / "specs" / "flow.md",
+        ROOT / "specs" / "tokens.md",
+        ROOT / "specs" / "simulator.md",
+    ]
     for name, table in tables().items():
         files[ROOT / "specs" / f"{name}.json"] = spec_json(name, table)
     for doc in docs:

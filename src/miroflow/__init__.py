@@ -9,6 +9,7 @@ adapter writes to disk is in ``miroflow.records``. See README.md and specs/flow.
 from ._answer import Answer, Page, SetCookie
 from ._client import AsyncClient, Client
 from ._config import ClientConfig, Secret, TeamPolicy, UnsolicitedPolicy
+from ._context import TokenContext
 from ._driver import Observer, Transition
 from ._errors import (
     AuthorizationDenied,
@@ -21,9 +22,12 @@ from ._errors import (
     FlowExpired,
     InvalidTransition,
     MalformedCallback,
+    MalformedLogin,
     MiroflowError,
     MissingBindingCookie,
     RecordError,
+    RefreshPending,
+    SignInRequired,
     StaleTokenWrite,
     StateAlreadyUsed,
     StoreError,
@@ -84,6 +88,7 @@ __all__ = [
     "HttpResponse",
     "InvalidTransition",
     "MalformedCallback",
+    "MalformedLogin",
     "MemoryFlowStore",
     "MemoryTokenStore",
     "MiroflowError",
@@ -91,8 +96,10 @@ __all__ = [
     "Observer",
     "Page",
     "RecordError",
+    "RefreshPending",
     "Secret",
     "SetCookie",
+    "SignInRequired",
     "StaleTokenWrite",
     "StateAlreadyUsed",
     "StoreError",
@@ -100,6 +107,7 @@ __all__ = [
     "StoredTokens",
     "TeamMismatch",
     "TeamPolicy",
+    "TokenContext",
     "TokenEndpointError",
     "TokenKey",
     "TokenRequestRejected",

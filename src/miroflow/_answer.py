@@ -7,7 +7,8 @@ import json
 
 import attrs
 
-from ._errors import MiroflowError
+from ._errors import MiroflowError, UsageError
+from ._http import header_names
 from ._model import Flow, TokenSet
 
 __all__ = ["Answer", "Page", "SetCookie"]
@@ -40,7 +41,8 @@ class Page:
     """A whole response, rendered: status, headers (pairs) and body bytes."""
 
     status: int
-    headers: list[tuple[str, str]]
+    #: ``repr`` shows their names only: a Location holds a state, a Set-Cookie a binding.
+    headers: list[tuple[str, str]] = attrs.field(repr=header_names)
     body: bytes = attrs.field(repr=False)
 
 
@@ -61,6 +63,13 @@ def _quality(accept: str, wanted: tuple[str, ...]) -> float:
                     quality = 0.0
         best = max(best, quality)
     return best
+
+
+def _safe_json(document: dict[str, object]) -> bytes:
+    """JSON with ``<``, ``>`` and ``&`` escaped: the same document, but no browser that
+    ignores the content type can read markup in it (the description comes from the query)."""
+    text = json.dumps(document)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
 
 
 def wants_json(accept: str | None) -> bool:
@@ -95,7 +104,8 @@ class Answer:
     short text for the person (``body`` of an error page); ``detail`` is the operator's text,
     which the clients also log on the ``miroflow`` logger. ``tokens`` is set when a flow was
     consumed; ``error`` when it ended otherwise; ``flow`` is the final snapshot, for logging
-    (its repr holds no secret).
+    (its repr holds no secret); ``continue_to`` where a signed-in user goes instead of a
+    "state already used" page.
     """
 
     status: int
@@ -106,6 +116,17 @@ class Answer:
     error: MiroflowError | None = None
     tokens: TokenSet | None = None
     flow: Flow | None = None
+    #: On a "state already used" answer to the browser that started the flow (a replayed
+    #: callback: the back button, a double submit): the page that flow was going to. An app
+    #: whose user is already signed in sends them there (303) rather than show the error.
+    continue_to: str | None = None
+
+    def onward(self) -> Answer:
+        """For a browser whose user is already signed in, instead of this "state already
+        used" answer: a 303 to the page the flow was going to (``continue_to``)."""
+        if self.continue_to is None:
+            raise UsageError("Only a replayed callback's answer (continue_to set) goes onward.")
+        return Answer(status=303, location=self.continue_to, flow=self.flow)
 
     @property
     def content_type(self) -> str | None:
@@ -156,7 +177,7 @@ class Answer:
             return Page(
                 status=self.status,
                 headers=self._headers(_JSON),
-                body=json.dumps(document).encode(),
+                body=_safe_json(document),
             )
         page = _PAGE_HTML.format(
             title="Signing in with Miro did not work", message=html.escape(self.message)

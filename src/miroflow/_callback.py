@@ -11,7 +11,9 @@ Rules (specs/flow.md, "The callback"):
   an error; neither is an error;
 * unknown parameters are ignored (Miro may add some).
 
-Every failure is a ``MalformedCallback`` (HTTP 400) whose message names the parameter.
+Every failure is a ``MalformedCallback`` (HTTP 400) whose message names the parameter. An
+app's login route (``team_id``, ``next``) is read by the same rules; its failures are
+``MalformedLogin`` (HTTP 400).
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from urllib.parse import unquote_plus
 
 import attrs
 
-from ._errors import MalformedCallback
+from ._config import check_return_path
+from ._errors import ConfigError, MalformedCallback, MalformedLogin, MiroflowError
 
-__all__ = ["Callback", "parse_callback"]
+__all__ = ["Callback", "Login", "parse_callback", "parse_login"]
 
 MAX_QUERY_LENGTH = 16 * 1024
 MAX_VALUE_LENGTH = 4096
 MAX_ID_LENGTH = 32
 
 _KNOWN = frozenset({"code", "state", "client_id", "team_id", "error", "error_description"})
+_LOGIN = frozenset({"team_id", "next"})
 
 
 @attrs.frozen(kw_only=True)
@@ -48,48 +52,20 @@ class Callback:
         return self.error is not None
 
 
+@attrs.frozen(kw_only=True)
+class Login:
+    """A parsed login request: what the app's login route was asked for."""
+
+    team_id: str | None = None
+    return_path: str | None = None
+
+
 def parse_callback(query: str | bytes) -> Callback:
     """Parse the raw query string of the callback request (without the leading ``?``)."""
-    if isinstance(query, bytes):
-        try:
-            query = query.decode("ascii")
-        except UnicodeDecodeError:
-            raise MalformedCallback("The callback's query string is not ASCII.") from None
-    if len(query) > MAX_QUERY_LENGTH:
-        raise MalformedCallback(
-            f"The callback's query string is longer than {MAX_QUERY_LENGTH} characters."
-        )
-    # One pass. Every known parameter given lands in ``found`` (an empty value as ""), so a
-    # second one is seen at once; empty values count as absent afterwards.
-    found: dict[str, str] = {}
-    for part in query.split("&"):
-        if not part:
-            continue
-        raw_name, _, value = part.partition("=")
-        name = raw_name if "%" not in raw_name and "+" not in raw_name else _decode_name(raw_name)
-        if name not in _KNOWN:
-            continue  # unknown, or not valid UTF-8 and so none of ours: ignored either way
-        if name in found:
-            raise MalformedCallback(
-                f"The callback gives the parameter {name!r} more than once; miroflow never "
-                "picks one of several values."
-            )
-        if "%" in value or "+" in value:
-            value = _decode(value, name)
-        if len(value) > MAX_VALUE_LENGTH:
-            raise MalformedCallback(
-                f"The callback's {name!r} is longer than {MAX_VALUE_LENGTH} characters."
-            )
-        if not (value.isascii() and value.isprintable()):
-            raise MalformedCallback(
-                f"The callback's {name!r} holds characters other than printable ASCII."
-            )
-        found[name] = value
+    found = _read(query, _KNOWN, "callback", MalformedCallback)
     found = {name: value for name, value in found.items() if value}
     for name in ("client_id", "team_id"):
-        identifier = found.get(name)
-        if identifier is not None and (not identifier.isdigit() or len(identifier) > MAX_ID_LENGTH):
-            raise MalformedCallback(f"The callback's {name!r} is not a decimal ID.")
+        _check_id(found, name, "callback", MalformedCallback)
     code = found.get("code")
     error = found.get("error")
     if code is not None and error is not None:
@@ -113,6 +89,69 @@ def parse_callback(query: str | bytes) -> Callback:
     )
 
 
+def parse_login(query: str | bytes) -> Login:
+    """Parse the raw query string of an app's login route: an optional ``team_id`` (the team
+    to preselect on Miro's consent page) and an optional ``next`` (where to send the browser
+    after sign-in: a path on this site only, never another site)."""
+    found = _read(query, _LOGIN, "login link", MalformedLogin)
+    _check_id(found, "team_id", "login link", MalformedLogin)
+    path = found.get("next")
+    if path is not None:
+        try:
+            check_return_path(path)
+        except ConfigError:
+            raise MalformedLogin(
+                "The login link's 'next' is not a path on this site (it must start with a "
+                "single '/'): miroflow never sends the browser to another site after sign-in."
+            ) from None
+    return Login(team_id=found.get("team_id"), return_path=path)
+
+
+def _read(
+    query: str | bytes, known: frozenset[str], what: str, error: type[MiroflowError]
+) -> dict[str, str]:
+    """The known parameters of a query string, strictly (see the module's rules), each
+    decoded once; empty values are dropped. ``what`` names the request in messages."""
+    if isinstance(query, bytes):
+        try:
+            query = query.decode("ascii")
+        except UnicodeDecodeError:
+            raise error(f"The {what}'s query string is not ASCII.") from None
+    if len(query) > MAX_QUERY_LENGTH:
+        raise error(f"The {what}'s query string is longer than {MAX_QUERY_LENGTH} characters.")
+    # One pass. Every known parameter given lands in ``found`` (an empty value as ""), so a
+    # second one is seen at once; empty values count as absent afterwards.
+    found: dict[str, str] = {}
+    for part in query.split("&"):
+        if not part:
+            continue
+        raw_name, _, value = part.partition("=")
+        name = raw_name if "%" not in raw_name and "+" not in raw_name else _decode_name(raw_name)
+        if name not in known:
+            continue  # unknown, or not valid UTF-8 and so none of ours: ignored either way
+        if name in found:
+            raise error(
+                f"The {what} gives the parameter {name!r} more than once; miroflow never "
+                "picks one of several values."
+            )
+        if "%" in value or "+" in value:
+            value = _decode(value, name, what, error)
+        if len(value) > MAX_VALUE_LENGTH:
+            raise error(f"The {what}'s {name!r} is longer than {MAX_VALUE_LENGTH} characters.")
+        if not (value.isascii() and value.isprintable()):
+            raise error(f"The {what}'s {name!r} holds characters other than printable ASCII.")
+        found[name] = value
+    return {name: value for name, value in found.items() if value}
+
+
+def _check_id(
+    found: dict[str, str], name: str, what: str, error: type[MiroflowError]
+) -> None:
+    identifier = found.get(name)
+    if identifier is not None and (not identifier.isdigit() or len(identifier) > MAX_ID_LENGTH):
+        raise error(f"The {what}'s {name!r} is not a decimal ID.")
+
+
 def _decode_name(raw: str) -> str | None:
     """A parameter's name, or None when it does not decode (then it cannot be a known one)."""
     if "%" not in raw and "+" not in raw:
@@ -127,14 +166,12 @@ def _decode_name(raw: str) -> str | None:
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def _decode(raw: str, name: str) -> str:
+def _decode(raw: str, name: str, what: str, error: type[MiroflowError]) -> str:
     if "%" not in raw and "+" not in raw:
         return raw
     if _BAD_ESCAPE.search(raw):
-        raise MalformedCallback(f"The callback's {name!r} holds an invalid percent escape.")
+        raise error(f"The {what}'s {name!r} holds an invalid percent escape.")
     try:
         return unquote_plus(raw, errors="strict")
     except UnicodeDecodeError:
-        raise MalformedCallback(
-            f"The callback's {name!r} is not valid percent-encoded UTF-8."
-        ) from None
+        raise error(f"The {what}'s {name!r} is not valid percent-encoded UTF-8.") from None

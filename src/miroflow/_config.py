@@ -104,6 +104,18 @@ def _check_decimal(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be a decimal string such as 3074457363680401096.")
 
 
+def _check_seconds(name: str, value: object, *, zero: bool) -> None:
+    # A bool is an int; NaN and infinity would make a deadline that never comes.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value >= 0 if zero else value > 0)
+        or not value < math.inf
+    ):
+        kind = "non-negative" if zero else "positive"
+        raise ConfigError(f"{name} must be a {kind}, finite number of seconds.")
+
+
 def _check_url(name: str, value: object, *, allow_query: bool) -> None:
     if not isinstance(value, str):
         raise ConfigError(f"{name} must be a URL string, not {type(value).__name__}.")
@@ -146,6 +158,11 @@ class ClientConfig:
     token_context_endpoint: str = MIRO_TOKEN_CONTEXT_ENDPOINT
     #: Seconds a started flow may wait for its callback.
     flow_lifetime: float = 900.0
+    #: Access tokens this close (seconds) to their expiry are refreshed before use.
+    refresh_margin: float = 120.0
+    #: Seconds a caller waits for another's refresh of the same tokens; also the life of the
+    #: refresh lease (a holder that has not stored new tokens by then is presumed dead).
+    refresh_wait: float = 10.0
     #: Send a PKCE S256 challenge (RFC 7636). Miro's REST realm does not document PKCE, so it
     #: is off by default; the simulator supports it.
     pkce: bool = False
@@ -157,6 +174,9 @@ class ClientConfig:
     #: Where the browser goes after a successful flow, unless the flow asked for another
     #: same-site path.
     success_path: str = "/"
+    #: Where the app's login route is (a web adapter mounts it there): the link an app sends a
+    #: user to when they need to sign in (again).
+    login_path: str = "/miro/login"
     #: The binding cookie's name; by default ``__Host-miroflow`` over https and
     #: ``miroflow_binding`` over http.
     cookie_name: str | None = None
@@ -190,9 +210,14 @@ class ClientConfig:
             or not 0 < lifetime < math.inf
         ):
             raise ConfigError("flow_lifetime must be a positive, finite number of seconds.")
+        _check_seconds("refresh_margin", self.refresh_margin, zero=True)
+        _check_seconds("refresh_wait", self.refresh_wait, zero=False)
         if not isinstance(self.success_path, str):
             raise ConfigError("success_path must be a same-site path such as '/'.")
         check_return_path(self.success_path)
+        if not isinstance(self.login_path, str):
+            raise ConfigError("login_path must be a same-site path such as '/miro/login'.")
+        check_return_path(self.login_path)
         self._check_cookie_name()
         separator = "&" if "?" in self.authorize_endpoint else "?"
         object.__setattr__(
@@ -235,6 +260,11 @@ class ClientConfig:
                 f"cookie_name {name!r} has a prefix browsers accept only on Secure cookies, but "
                 "the redirect_uri is plain http: use https or a name without the prefix."
             )
+
+    @property
+    def callback_path(self) -> str:
+        """The redirect URI's path: where a web adapter mounts the callback route."""
+        return urlsplit(self.redirect_uri).path or "/"
 
     @property
     def secure_cookies(self) -> bool:

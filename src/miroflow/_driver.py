@@ -15,12 +15,13 @@ from typing import Any
 import attrs
 
 from ._answer import Answer
-from ._callback import parse_callback
+from ._callback import parse_callback, parse_login
 from ._claim import ClaimOutcome, claim_error, claim_outcome, presented_binding
 from ._config import ClientConfig
 from ._errors import (
     CallbackError,
     InvalidTransition,
+    MalformedLogin,
     StoreError,
     TransportError,
     UnknownState,
@@ -41,6 +42,7 @@ from ._events import (
     UnsolicitedCallbackReceived,
     UserRedirected,
 )
+from ._lifecycle_events import TokenState
 from ._machine import ENTROPY_BYTES, error_answer, step
 from ._model import Flow, FlowState, hash_state, is_issued_token
 from ._ports import Clock, Entropy
@@ -67,18 +69,26 @@ class Transition:
     It names states, inputs and effects only: no secret."""
 
     now: float
-    before: FlowState | None
+    before: FlowState | TokenState | None
     input: str
-    after: FlowState
+    after: FlowState | TokenState
     effects: tuple[str, ...]
     #: The status of the step's reply, if it gave one.
     reply: int | None = None
+    #: Which machine stepped: ``"flow"`` (a sign-in) or ``"tokens"`` (the token lifecycle).
+    machine: str = "flow"
 
 
 Observer = Callable[[Transition], None]
 
 _USER_REDIRECTED = UserRedirected()
 _CLOCK_ADVANCED = ClockAdvanced()
+
+
+def _answered(answer: Answer) -> Procedure:
+    """A procedure with nothing for the ports to do: it answers at once."""
+    yield from ()  # a generator, so the clients run it like any other procedure
+    return answer
 
 
 class Driver:
@@ -125,6 +135,14 @@ class Driver:
         pending = self._advance(None, started, now).flow
         return self._carry_out(pending, _USER_REDIRECTED, now)
 
+    def _login(self, query: str | bytes, binding_cookie: str | None) -> Procedure:
+        """An app's login route: read what it was asked (strictly), then start a flow."""
+        try:
+            login = parse_login(query)
+        except MalformedLogin as error:
+            return _answered(error_answer(error))
+        return self._start(binding_cookie, login.team_id, login.return_path)
+
     def _callback(self, query: str | bytes, binding_cookie: str | None) -> Procedure:
         """Parse Miro's redirect back, claim its flow, and let the machine take it from there."""
         now = self._clock()
@@ -153,6 +171,10 @@ class Driver:
             event = CallbackReceived(callback=callback)
         elif outcome is ClaimOutcome.EXPIRED and won:
             event = _CLOCK_ADVANCED  # ours, but past its deadline: the machine expires it
+        elif outcome is ClaimOutcome.ALREADY_USED and flow is not None:
+            # The browser that started this flow, again: a signed-in user may go on.
+            onward = flow.return_path or self.config.success_path
+            return error_answer(claim_error(outcome, flow, now), continue_to=onward)
         else:
             # Nothing was claimed, so no flow moved: the answer names none.
             return error_answer(claim_error(outcome, flow, now))

@@ -33,9 +33,12 @@ __all__ = [
     "FlowExpired",
     "InvalidTransition",
     "MalformedCallback",
+    "MalformedLogin",
     "MiroflowError",
     "MissingBindingCookie",
     "RecordError",
+    "RefreshPending",
+    "SignInRequired",
     "StaleTokenWrite",
     "StateAlreadyUsed",
     "StoreError",
@@ -113,6 +116,14 @@ class ConfigError(UsageError):
 
 
 # --- the browser (or Miro, through the browser) sent something wrong -------------------------
+
+
+class MalformedLogin(MiroflowError):
+    """The login route's query string breaks the rules: a ``next`` that is not a path on this
+    site (an open redirect), a ``team_id`` that is not a decimal ID, a parameter given twice."""
+
+    code = "malformed_login"
+    status_code = 400
 
 
 class CallbackError(MiroflowError):
@@ -387,3 +398,33 @@ class RecordError(StoreError):
 
     code = "record_error"
     status_code = 500
+
+
+# --- the token lifecycle ------------------------------------------------------------------
+
+
+class SignInRequired(MiroflowError):
+    """No usable tokens: none are stored, or Miro refused to refresh them (revoked, the refresh
+    token past its 60 days, the app uninstalled), so they were deleted. Send the user to
+    ``login_url`` (the app's login route, for their team) to sign in again."""
+
+    code = "sign_in_required"
+    status_code = 401
+    public_message = "Sign in with Miro again to continue."
+
+    def __init__(self, key: TokenKey, login_url: str, reason: str) -> None:
+        self.key = key
+        self.login_url = login_url
+        super().__init__(
+            f"No usable tokens of app {key.client_id} for user {key.user_id} in team "
+            f"{key.team_id}: {reason} Send the user to {login_url} to sign in again."
+        )
+
+
+class RefreshPending(MiroflowError):
+    """Another caller holds the refresh lease of these tokens and has not stored new ones
+    within ``refresh_wait`` seconds (it may be slow, or it died: its lease then lapses)."""
+
+    code = "refresh_pending"
+    status_code = 503
+    public_message = "Access to Miro is being renewed. Try again in a moment."

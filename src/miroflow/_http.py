@@ -11,6 +11,12 @@ __all__ = ["HttpRequest", "HttpResponse"]
 Headers = tuple[tuple[str, str], ...]
 
 
+def header_names(headers: Headers | list[tuple[str, str]]) -> str:
+    """What ``repr`` shows of headers: their names only. Values may be secrets (a bearer
+    token, a binding cookie, a Location holding a state)."""
+    return repr(tuple(name for name, _ in headers))
+
+
 def find_header(headers: Headers, name: str) -> str | None:
     wanted = name.lower()
     for key, value in headers:
@@ -21,11 +27,12 @@ def find_header(headers: Headers, name: str) -> str | None:
 
 @attrs.frozen(kw_only=True)
 class HttpRequest:
-    """One HTTP request. The body may hold a client secret: it never appears in ``repr``."""
+    """One HTTP request. The body may hold a client secret and a header a token: neither
+    appears in ``repr`` (header names do)."""
 
     method: str
     url: str
-    headers: Headers = ()
+    headers: Headers = attrs.field(default=(), repr=header_names)
     body: bytes = attrs.field(default=b"", repr=False)
 
     def header(self, name: str) -> str | None:
@@ -48,7 +55,7 @@ class HttpResponse:
     """One HTTP response, as received (a transport never follows redirects)."""
 
     status: int
-    headers: Headers = ()
+    headers: Headers = attrs.field(default=(), repr=header_names)
     body: bytes = attrs.field(default=b"", repr=False)
 
     def header(self, name: str) -> str | None:

@@ -124,9 +124,11 @@ def overdue(flow: Flow, now: float) -> float | None:
     return now - deadline
 
 
-def error_answer(error: MiroflowError, flow: Flow | None = None) -> Answer:
+def error_answer(
+    error: MiroflowError, flow: Flow | None = None, *, continue_to: str | None = None
+) -> Answer:
     """The answer that tells the browser ``error`` (its status, its short message)."""
-    return Answer(status=error.status_code, error=error, flow=flow)
+    return Answer(status=error.status_code, error=error, flow=flow, continue_to=continue_to)
 
 
 def _moved(flow: Flow, state: FlowState) -> Flow:

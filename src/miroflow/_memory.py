@@ -98,13 +98,16 @@ class MemoryFlowStore:
 
 
 class MemoryTokenStore:
-    """A ``TokenStore`` in a dict, with compare-and-set versions."""
+    """A ``TokenStore`` in a dict, with compare-and-set versions and refresh leases."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         # Keyed by a plain tuple of the TokenKey's fields: hashed in C, and no TokenKey is
         # built on the way in.
         self._records: dict[tuple[str, str, str], StoredTokens] = {}
+        #: The refresh lease per key: its holder and when it ends. (An ended lease stays until
+        #: it is taken again or released: at most one per token set.)
+        self._leases: dict[tuple[str, str, str], tuple[str, float]] = {}
 
     def get(self, key: TokenKey) -> StoredTokens | None:
         with self._lock:
@@ -124,6 +127,22 @@ class MemoryTokenStore:
     def delete(self, key: TokenKey) -> None:
         with self._lock:
             self._records.pop((key.client_id, key.user_id, key.team_id), None)
+
+    def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        name = (key.client_id, key.user_id, key.team_id)
+        with self._lock:
+            current = self._leases.get(name)
+            if current is not None and current[1] > now:
+                return False
+            self._leases[name] = (holder, now + ttl)
+            return True
+
+    def release(self, key: TokenKey, holder: str) -> None:
+        name = (key.client_id, key.user_id, key.team_id)
+        with self._lock:
+            current = self._leases.get(name)
+            if current is not None and current[0] == holder:
+                del self._leases[name]
 
 
 class AsyncMemoryFlowStore:
@@ -153,3 +172,9 @@ class AsyncMemoryTokenStore:
 
     async def delete(self, key: TokenKey) -> None:
         self.sync.delete(key)
+
+    async def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return self.sync.lease(key, holder, now=now, ttl=ttl)
+
+    async def release(self, key: TokenKey, holder: str) -> None:
+        self.sync.release(key, holder)

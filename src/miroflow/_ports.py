@@ -73,7 +73,8 @@ class AsyncFlowStore(Protocol):
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """Keeps token sets per ``TokenKey`` (client, user, team), versioned for compare-and-set."""
+    """Keeps token sets per ``TokenKey`` (client, user, team), versioned for compare-and-set,
+    and the refresh lease of each key (one refresh per token set at a time)."""
 
     def get(self, key: TokenKey) -> StoredTokens | None:
         """The stored tokens and their version, or None."""
@@ -90,6 +91,21 @@ class TokenStore(Protocol):
     def delete(self, key: TokenKey) -> None:
         """Forget the tokens; deleting missing tokens is not an error."""
 
+    def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        """Atomically, across threads and processes: take the refresh lease of ``key`` for
+        ``holder`` until ``now + ttl`` if nobody holds it or its holder's lease has ended (its
+        end is at or before ``now``). True when this call took it. A holder asking again while
+        its own lease runs is refused like anyone else. Of any number of concurrent callers,
+        at most one takes a free lease.
+
+        The lease is separate from the tokens (it may exist with none stored, and deleting
+        the tokens leaves it). Time is ``now``, as passed: a store that also lets leases lapse
+        in real time (a Redis PX) must still answer by ``now``. The core decides everything
+        else (``miroflow.machine.step_tokens``)."""
+
+    def release(self, key: TokenKey, holder: str) -> None:
+        """End the lease of ``key`` if ``holder`` still holds it (else change nothing)."""
+
 
 @runtime_checkable
 class AsyncTokenStore(Protocol):
@@ -102,6 +118,10 @@ class AsyncTokenStore(Protocol):
     ) -> StoredTokens: ...
 
     async def delete(self, key: TokenKey) -> None: ...
+
+    async def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool: ...
+
+    async def release(self, key: TokenKey, holder: str) -> None: ...
 
 
 @runtime_checkable

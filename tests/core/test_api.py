@@ -14,7 +14,8 @@ from miroflow import machine, records
 
 
 def test_the_app_level_stays_small_and_the_machine_level_holds_the_rest() -> None:
-    assert len(miroflow.__all__) <= 60
+    # About 40 for the flow, plus the token lifecycle's errors and TokenContext.
+    assert len(miroflow.__all__) <= 64
     for name in ("step", "TABLE", "FlowStarted", "SaveFlow", "parse_callback", "token_request"):
         assert not hasattr(miroflow, name), name
         assert name in machine.__all__

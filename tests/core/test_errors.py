@@ -25,6 +25,8 @@ FIXED_MESSAGE_FAMILIES: tuple[type[miroflow.MiroflowError], ...] = (
     miroflow.TransportError,
     miroflow.TokenEndpointError,
     miroflow.UsageError,
+    miroflow.SignInRequired,
+    miroflow.RefreshPending,
 )
 
 #: How to make one instance of each error whose constructor takes more than a detail.
@@ -39,6 +41,11 @@ SPECIAL: dict[type[miroflow.MiroflowError], Any] = {
     ),
     miroflow.TokenRequestRejected: lambda: miroflow.TokenRequestRejected(
         401, "oauthError", "Invalid authorization code"
+    ),
+    miroflow.SignInRequired: lambda: miroflow.SignInRequired(
+        miroflow.TokenKey(client_id="1", user_id="2", team_id="3"),
+        "/miro/login?team_id=3",
+        "Miro refused to refresh them (revoked).",
     ),
 }
 
@@ -139,10 +146,10 @@ def test_the_message_is_fixed_exactly_where_the_detail_is_the_operators(
 def test_each_family_has_its_own_plain_public_message(
     family: type[miroflow.MiroflowError],
 ) -> None:
-    message = family("detail").message
+    message = _instance(family).message
     assert message.endswith(".")
     assert len(message) < 200
-    others = [other("detail").message for other in FIXED_MESSAGE_FAMILIES if other is not family]
+    others = [_instance(other).message for other in FIXED_MESSAGE_FAMILIES if other is not family]
     assert message not in others
 
 

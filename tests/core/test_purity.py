@@ -74,11 +74,12 @@ class Allowance:
 NONE = Allowance()
 #: Per module, by its path under src/miroflow.
 ALLOWANCES: dict[str, Allowance] = {
-    # The edge: the clients log every failure and default the clock and entropy ports.
+    # The edge: the clients log every failure and default the clock and entropy ports, and
+    # the pause between a waiting caller's polls (AsyncClient imports asyncio for it lazily).
     "_client.py": Allowance(
-        imports=frozenset({"logging", "time"}),
+        imports=frozenset({"logging", "time", "asyncio"}),
         modules=frozenset({"logging"}),
-        defaults=frozenset({"time.time", "os.urandom"}),
+        defaults=frozenset({"time.time", "os.urandom", "time.sleep", "asyncio.sleep"}),
     ),
     # The public namespace exposes Client and AsyncClient.
     "__init__.py": Allowance(imports_client=True),

@@ -75,3 +75,25 @@ def test_diagram_has_an_edge_for_every_non_absorbing_target() -> None:
             if target is state:
                 continue
             assert f"{source} --> {target.value} :" in diagram
+
+
+def test_tokens_spec_file_equals_the_token_table_in_both_directions() -> None:
+    on_disk = json.loads((ROOT / "specs" / "tokens.json").read_text())
+    from_code = miroflow.machine.table_to_spec(miroflow.machine.TOKEN_TABLE, machine="tokens")
+    assert _rows(from_code) - _rows(on_disk) == set()
+    assert _rows(on_disk) - _rows(from_code) == set()
+    assert on_disk == from_code
+    keys = {(row["from"], row["input"]) for row in on_disk["transitions"]}
+    assert len(keys) == len(on_disk["transitions"]) == len(miroflow.machine.TOKEN_TABLE)
+    assert set(on_disk["states"]) == {state.value for state in miroflow.machine.TokenState}
+
+
+def test_token_diagram_has_an_edge_for_every_non_absorbing_target() -> None:
+    diagram = miroflow.machine.table_to_mermaid(miroflow.machine.TOKEN_TABLE)
+    for (state, _), rule in miroflow.machine.TOKEN_TABLE.items():
+        source = "[*]" if state is None else state.value
+        for target in rule.targets:
+            if target is state:
+                continue
+            assert f"{source} --> {target.value} :" in diagram
+    assert "```mermaid\n" + diagram in (ROOT / "specs" / "tokens.md").read_text()

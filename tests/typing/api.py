@@ -15,11 +15,12 @@ import miroflow.records as records
 
 
 def log_transition(transition: miroflow.Transition) -> None:
-    before: miroflow.FlowState | None = transition.before
-    after: miroflow.FlowState = transition.after
+    before: miroflow.FlowState | machine.TokenState | None = transition.before
+    after: miroflow.FlowState | machine.TokenState = transition.after
+    machine: str = transition.machine
     effects: tuple[str, ...] = transition.effects
     reply: int | None = transition.reply
-    print(transition.now, before, transition.input, after, effects, reply)
+    print(machine, transition.now, before, transition.input, after, effects, reply)
 
 
 def sync_app(query: str, cookie: str | None) -> tuple[int, list[tuple[str, str]], str]:

@@ -9,6 +9,9 @@ it brings hypothesis, pytest and trustme; without them, the modules that need th
 * ``miroflow.testing.stores``: the store conformance suite (``FlowStoreConformance``,
   ``TokenStoreConformance``, their async twins, ``MultiProcessClaimConformance``) and the
   fault-injecting wrappers (``FaultyFlowStore``, ``FaultyTokenStore``);
+* ``miroflow.testing.leases``: the refresh-lease conformance suite (``TokenLeaseConformance``,
+  ``AsyncTokenLeaseConformance``) and ``run_concurrent_refreshes``, the single-flight check
+  across processes;
 * ``miroflow.testing.legacy``: records as miroflow 0.1 wrote them, for a store's migration
   tests;
 * ``miroflow.testing.transports``: the transport conformance suite

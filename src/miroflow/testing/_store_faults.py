@@ -121,3 +121,9 @@ class FaultyTokenStore:
 
     def delete(self, key: TokenKey) -> None:
         self._switch.run(lambda: self.inner.delete(key))
+
+    def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return self._switch.run(lambda: self.inner.lease(key, holder, now=now, ttl=ttl))
+
+    def release(self, key: TokenKey, holder: str) -> None:
+        self._switch.run(lambda: self.inner.release(key, holder))

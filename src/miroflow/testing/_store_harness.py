@@ -105,6 +105,12 @@ class BlockingTokenStore:
     def delete(self, key: TokenKey) -> None:
         self._loop.run(self.store.delete(key))
 
+    def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return self._loop.run(self.store.lease(key, holder, now=now, ttl=ttl))
+
+    def release(self, key: TokenKey, holder: str) -> None:
+        self._loop.run(self.store.release(key, holder))
+
 
 async def open_store(factory: Callable[[], Any]) -> Any:
     """Call a store factory inside the running loop; await it if it is a coroutine function."""
