@@ -8,8 +8,6 @@ tests skip with the reason, or fail under MIROFLOW_REQUIRE_SERVICES=1 (as in CI)
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from contextlib import contextmanager
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -29,37 +27,6 @@ from miroflow_sqlite import SQLiteFlowStore, SQLiteTokenStore
 from miroflow_urllib import UrllibTransport
 
 import miroflow
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip, unless the browser tests are required (CI): then fail, never skip."""
-    if os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"MIROFLOW_REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(reason)
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        _unavailable("Debian's chromium is not installed (make test installs it where it can).")
-    return path
-
-
-def _playwright_api() -> Any:
-    try:
-        import playwright.sync_api as api
-    except ImportError as error:
-        _unavailable(f"Playwright is not importable ({error}); it comes with '.[dev]'.")
-    return api
 
 
 class _Quiet(WSGIRequestHandler):
@@ -126,26 +93,6 @@ def serving_app(
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Debian chromium, driven by Playwright. Each ``browser.new_context()`` is
-    another browser as far as a site can tell: its own cookies, nothing shared."""
-    playwright_api = _playwright_api()
-    executable = _chromium()
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Any:
-    """A fresh page in a browser context of its own."""
-    return browser.new_context().new_page()
 
 
 @pytest.fixture
