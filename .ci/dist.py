@@ -8,8 +8,9 @@ one version for all, and each adapter's pin on the core.
 ``dist.py smoke DIR``: install the wheels in DIR, and only those (their dependencies come from
 PyPI), into a fresh virtual environment, and run there, from a directory outside the
 repository: an import of every package, ``miroflow-simulator --help``, a small test through
-the pytest plugin, and ``examples/demo.py`` (a whole flow on SQLite against the in-process
-simulator). Fails (exit status 1) at the first thing that goes wrong.
+the pytest plugin, ``miroflow --help``, and ``miroflow demo`` (the whole token lifecycle on
+SQLite against the simulator, on loopback). Fails (exit status 1) at the first thing that goes
+wrong.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import textwrap
 import time
 import venv
@@ -270,21 +270,13 @@ def smoke(out: Path) -> None:
     if "1 passed" not in passed.stdout:
         raise Failed(f"the plugin's smoke test did not pass:\n{passed.stdout}")
 
-    data = Path(tempfile.mkdtemp(prefix="demo-", dir=here))
-    demo = run(
-        [
-            str(python),
-            "-I",
-            "-c",
-            "import runpy, sys, pathlib; sys.argv = ['demo.py'];"
-            f"demo = runpy.run_path({str(ROOT / 'examples' / 'demo.py')!r});"
-            f"sys.exit(demo['main'](data_dir=pathlib.Path({str(data)!r})))",
-        ],
-        cwd=here,
-        env=env,
-    )
-    if "Final state: consumed" not in demo.stdout:
-        raise Failed(f"the demo did not end in consumed:\n{demo.stdout}")
+    helped = run([str(bin_dir / "miroflow"), "--help"], cwd=here, env=env)
+    if "login" not in helped.stdout or "demo" not in helped.stdout:
+        raise Failed(f"miroflow --help lists no login or demo command:\n{helped.stdout}")
+    # The demo's temporary directory under the smoke directory, removed with it.
+    demo = run([str(bin_dir / "miroflow"), "demo"], cwd=here, env={**env, "TMPDIR": str(here)})
+    if "Done: user" not in demo.stdout or "-TokensStored-> fresh" not in demo.stdout:
+        raise Failed(f"miroflow demo did not run the whole lifecycle:\n{demo.stdout}")
     print(f"Smoke test passed: {len(wheels)} wheels installed alone in {environment}")
     shutil.rmtree(work)
 
