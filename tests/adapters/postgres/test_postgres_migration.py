@@ -1,5 +1,6 @@
-"""A schema made by miroflow-postgres 0.1 (tables version 1) opens as version 2: its flows are
-dropped, its tokens wait for their app and move to it on first use."""
+"""A schema made by miroflow-postgres 0.1 (tables version 1) opens as version 3: its flows are
+dropped, its tokens wait for their app and move to it on first use. One made by 0.2.0 (tables
+version 2) gains the leases table and keeps everything else."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from miroflow_postgres import (
     PostgresTokenStore,
 )
 
-from miroflow import RecordError, StaleTokenWrite, StoredTokens, TokenKey
-from miroflow.machine import hash_binding
+from miroflow import Flow, FlowState, RecordError, StaleTokenWrite, StoredTokens, TokenKey
+from miroflow.machine import hash_binding, hash_state
+from miroflow.records import dumps_flow, dumps_tokens
 from miroflow.testing.legacy import adopted, v1_flow_record, v1_token_record
 
 NOW = 1_900_000_000.0
@@ -194,3 +196,106 @@ def test_a_corrupt_legacy_row_is_refused_and_left_in_place(
     with pytest.raises(RecordError):
         tokens.get(KEY)
     assert rows(postgres_url, f'SELECT client_id FROM "{v1_schema}".tokens') == [("",)]
+
+
+# --- tables version 2 (miroflow-postgres 0.2.0) to 3: the leases table ----------------------
+
+# The tables exactly as miroflow-postgres 0.2.0 created them ({s} is the quoted schema).
+V2_SCHEMA = (
+    "CREATE SCHEMA {s}",
+    "CREATE TABLE {s}.schema_version (version integer NOT NULL)",
+    "INSERT INTO {s}.schema_version (version) VALUES (2)",
+    "CREATE TABLE {s}.flows (state_hash bytea PRIMARY KEY, binding_hash bytea,"
+    " record bytea NOT NULL, deadline double precision NOT NULL,"
+    " forget_at double precision NOT NULL, claimed boolean NOT NULL)",
+    "CREATE INDEX flows_forget_at ON {s}.flows (forget_at)",
+    "CREATE TABLE {s}.tokens (client_id text NOT NULL, user_id text NOT NULL,"
+    " team_id text NOT NULL, record bytea NOT NULL, version bigint NOT NULL,"
+    " PRIMARY KEY (client_id, user_id, team_id))",
+)
+V2_FLOW = Flow(
+    state=FlowState.REDIRECTED,
+    state_hash=hash_state(APP, "v2-state"),
+    binding_hash=hash_binding("v2-binding"),
+    created_at=NOW,
+    deadline=NOW + 600,
+)
+
+
+@pytest.fixture
+def v2_schema(postgres_url: str) -> Iterator[str]:
+    """A version 2 schema holding one flow and this app's tokens (at version 5)."""
+    name = f"miroflow_test_{uuid.uuid4().hex}"
+    quoted = f'"{name}"'
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        for statement in V2_SCHEMA:
+            connection.execute(statement.format(s=quoted))
+        flow = V2_FLOW
+        connection.execute(
+            f"INSERT INTO {quoted}.flows VALUES (%s, %s, %s, %s, %s, false)",
+            (flow.state_hash, flow.binding_hash, dumps_flow(flow), flow.deadline, flow.forget_at),
+        )
+        connection.execute(
+            f"INSERT INTO {quoted}.tokens VALUES (%s, '1', '2', %s, 5)",
+            (APP, dumps_tokens(ADOPTED)),
+        )
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+
+
+def test_version_2_gains_the_leases_table_and_keeps_everything(
+    postgres_url: str, v2_schema: str
+) -> None:
+    tokens = PostgresTokenStore(postgres_url, schema=v2_schema)
+    assert tokens.lease(KEY, "worker-1", now=NOW, ttl=30.0)
+    assert SCHEMA_VERSION == 3
+    assert rows(postgres_url, f'SELECT version FROM "{v2_schema}".schema_version') == [(3,)]
+    assert rows(postgres_url, f'SELECT holder, expires_at FROM "{v2_schema}".leases') == [
+        ("worker-1", NOW + 30.0)
+    ]
+    indexes = rows(
+        postgres_url,
+        f"SELECT indexname FROM pg_indexes WHERE schemaname = '{v2_schema}'"
+        " AND tablename = 'leases' ORDER BY indexname",
+    )
+    assert indexes == [("leases_expires_at",), ("leases_pkey",)]
+    # Tokens and flows are untouched: same rows, same versions, still claimable.
+    assert tokens.get(KEY) == StoredTokens(tokens=ADOPTED, version=5)
+    tokens.close()
+    flows = PostgresFlowStore(postgres_url, schema=v2_schema)
+    assert flows.claim(V2_FLOW.state_hash, V2_FLOW.binding_hash) == (V2_FLOW, True)
+    flows.close()
+
+
+def test_concurrent_openers_of_version_2_migrate_once(postgres_url: str, v2_schema: str) -> None:
+    openers = 8
+    stores = [PostgresTokenStore(postgres_url, schema=v2_schema, max_size=1) for _ in range(8)]
+    gate = threading.Barrier(openers)
+    results: list[object] = []
+
+    def open_and_lease(n: int) -> None:
+        gate.wait()
+        try:
+            results.append(stores[n].lease(KEY, f"worker-{n}", now=NOW, ttl=30.0))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=open_and_lease, args=(n,)) for n in range(openers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert sorted(results, key=repr) == [False] * (openers - 1) + [True]
+    assert rows(postgres_url, f'SELECT version FROM "{v2_schema}".schema_version') == [(3,)]
+
+
+def test_version_1_reaches_version_3_in_one_move(
+    postgres_url: str, v1_schema: str, tokens: PostgresTokenStore
+) -> None:
+    assert tokens.lease(KEY, "worker-1", now=NOW, ttl=30.0)
+    assert rows(postgres_url, f'SELECT version FROM "{v1_schema}".schema_version') == [(3,)]
+    assert tokens.get(KEY) == StoredTokens(tokens=ADOPTED, version=3)
+    assert not tokens.lease(KEY, "worker-2", now=NOW + 1, ttl=30.0)

@@ -7,6 +7,7 @@ import asyncio
 import socket
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -21,6 +22,7 @@ from miroflow_postgres import (
 
 from miroflow import FLOW_RETENTION, Flow, FlowState, RecordError, StoreUnavailable, TokenKey
 from miroflow.machine import hash_binding, hash_state
+from miroflow.testing.leases import AsyncTokenLeaseConformance, TokenLeaseConformance
 from miroflow.testing.stores import (
     AsyncFlowStoreConformance,
     AsyncTokenStoreConformance,
@@ -116,6 +118,20 @@ class TestAsyncPostgresTokenStore(AsyncTokenStoreConformance):
         return lambda: AsyncPostgresTokenStore(
             postgres_url, schema=schema, before_commit=commit_fault
         )
+
+
+class TestPostgresTokenLease(TokenLeaseConformance):
+    @pytest.fixture
+    def token_store(self, postgres_url: str, schema: str) -> Iterator[PostgresTokenStore]:
+        store = PostgresTokenStore(postgres_url, schema=schema)
+        yield store
+        store.close()
+
+
+class TestAsyncPostgresTokenLease(AsyncTokenLeaseConformance):
+    @pytest.fixture
+    def make_async_token_store(self, postgres_url: str, schema: str) -> object:
+        return lambda: AsyncPostgresTokenStore(postgres_url, schema=schema)
 
 
 def test_schema_is_created_once_by_concurrent_stores(postgres_url: str, schema: str) -> None:
@@ -246,4 +262,84 @@ def test_saves_sweep_now_and_then(postgres_url: str, schema: str) -> None:
     for n in range(256):
         store.save(a_flow(f"new-{n}"))
     assert store.claim(ancient.state_hash, BINDING) == (None, False)
+    store.close()
+
+
+# --- refresh leases --------------------------------------------------------------------------
+
+
+def test_ended_leases_are_forgotten(postgres_url: str, schema: str) -> None:
+    # Holders that died never release: a later lease (of any key) forgets their rows.
+    store = PostgresTokenStore(postgres_url, schema=schema)
+    keys = [TokenKey(client_id=CLIENT_ID, user_id=str(n), team_id="2") for n in range(20)]
+    for key in keys:
+        assert store.lease(key, "dead-holder", now=NOW, ttl=30.0)
+    assert not store.lease(keys[0], "live-holder", now=NOW + 29.0, ttl=30.0)
+    table = f'"{schema}".leases'
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute(f"SELECT count(*) FROM {table}").fetchone() == (20,)
+    assert store.lease(keys[0], "live-holder", now=NOW + 30.0, ttl=30.0)
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute(f"SELECT holder, expires_at FROM {table}").fetchall() == [
+            ("live-holder", NOW + 60.0)
+        ]
+    store.release(keys[0], "live-holder")
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    store.close()
+
+
+def test_forgetting_leases_never_waits_for_a_locked_row(postgres_url: str, schema: str) -> None:
+    # Another transaction holds an ended lease row locked (it is taking that lease right
+    # now): forgetting skips the row instead of waiting on it, and never deadlocks.
+    store = PostgresTokenStore(postgres_url, schema=schema)
+    busy, other = KEY, TokenKey(client_id=CLIENT_ID, user_id="9", team_id="9")
+    assert store.lease(busy, "dead-holder", now=NOW, ttl=30.0)
+    with psycopg.connect(postgres_url) as locker, locker.transaction():
+        locker.execute(f'SELECT 1 FROM "{schema}".leases WHERE user_id = %s FOR UPDATE', ("1",))
+        # Were the row waited for, this store would fail after 2 s instead of hanging.
+        waits_2s = psycopg.conninfo.make_conninfo(postgres_url, options="-c lock_timeout=2000")
+        fast = PostgresTokenStore(waits_2s, schema=schema)
+        assert fast.lease(other, "live-holder", now=NOW + 60.0, ttl=30.0)
+        fast.close()
+    assert store.lease(busy, "live-holder", now=NOW + 60.0, ttl=30.0)
+    store.close()
+
+
+def test_forgetting_leases_uses_the_expires_at_index(postgres_url: str, schema: str) -> None:
+    store = PostgresTokenStore(postgres_url, schema=schema)
+    store.lease(KEY, "h", now=NOW, ttl=30.0)
+    with psycopg.connect(postgres_url) as connection:
+        connection.execute("SET enable_seqscan = off")
+        plan = connection.execute(
+            f'EXPLAIN SELECT 1 FROM "{schema}".leases WHERE expires_at <= %s', (NOW,)
+        ).fetchall()
+    assert any("leases_expires_at" in line for (line,) in plan), plan
+    store.close()
+
+
+# --- the single flight of a refresh, across processes (issue 9) ------------------------------
+
+
+@pytest.fixture
+def token_spec(postgres_url: str, schema: str) -> StoreSpec:
+    return StoreSpec(
+        factory="miroflow_postgres:PostgresTokenStore",
+        kwargs={"conninfo": postgres_url, "schema": schema},
+    )
+
+
+def test_fifty_callers_in_two_processes_refresh_once(
+    single_flight: Any, postgres_url: str, schema: str, token_spec: StoreSpec
+) -> None:
+    store = PostgresTokenStore(postgres_url, schema=schema)
+    single_flight.race(store, token_spec)
+    store.close()
+
+
+def test_a_holder_killed_mid_refresh_is_taken_over_after_its_lease(
+    single_flight: Any, postgres_url: str, schema: str, token_spec: StoreSpec
+) -> None:
+    store = PostgresTokenStore(postgres_url, schema=schema)
+    single_flight.holder_killed(store, token_spec)
     store.close()

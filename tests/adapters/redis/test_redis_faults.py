@@ -3,8 +3,8 @@ on a live connection, either before it reaches Redis or by swallowing Redis's an
 script ran; the client never hears), then closes the connection.
 
 A ``redis.Redis(host=..., port=...)`` replays a command whose connection dropped (redis-py's
-default retry policy for clients it builds from arguments). The claim and token scripts carry
-a nonce per call, so a replay of a write that was applied answers as the write did: the
+default retry policy for clients it builds from arguments). The claim, token and lease scripts
+carry a nonce per call, so a replay of a write that was applied answers as the write did: the
 rightful browser still wins its flow, once. A client that does not retry (the default for
 clients made from a URL, as the stores make theirs) raises ``StoreUnavailable``; the caller's
 retry then gets a definite answer, and a flow is never claimed twice.
@@ -24,7 +24,15 @@ import redis
 import redis.asyncio
 from miroflow_redis import AsyncRedisFlowStore, RedisFlowStore, RedisTokenStore
 
-from miroflow import ClaimResult, Flow, FlowState, StoredTokens, StoreUnavailable, TokenSet
+from miroflow import (
+    ClaimResult,
+    Flow,
+    FlowState,
+    StoredTokens,
+    StoreUnavailable,
+    TokenKey,
+    TokenSet,
+)
 from miroflow.machine import hash_binding, hash_state
 
 NOW = 4_000_000_000.0
@@ -249,5 +257,26 @@ def test_a_replayed_token_write_answers_as_the_write_did(
     assert proxy.lost.is_set(), "the proxy lost nothing"
     other = RedisTokenStore(redis_url, prefix=prefix)
     assert other.get(new.key) == StoredTokens(tokens=new, version=2)
+    other.close()
+    client.close()
+
+
+@pytest.mark.parametrize("lost", ["request", "reply"])
+def test_a_replayed_lease_answers_as_the_lease_did(
+    proxy: LossyProxy, db: int, prefix: str, redis_url: str, lost: str
+) -> None:
+    # A holder asking again while its lease runs is refused: without the nonce, the replay
+    # of a lease that was taken would be refused to the very call that took it.
+    key = TokenKey(client_id="3074457363680401096", user_id="1", team_id="2")
+    client = redis.Redis(host="127.0.0.1", port=proxy.port, db=db)  # retries by default
+    store = RedisTokenStore(client, prefix=prefix)
+    store.get(key)  # the layout check goes through the proxy before anything is lost
+    proxy.lose_next(lost)
+    assert store.lease(key, "holder-1", now=NOW, ttl=30.0)
+    assert proxy.lost.is_set(), "the proxy lost nothing"
+    assert not store.lease(key, "holder-1", now=NOW + 1, ttl=30.0)
+    other = RedisTokenStore(redis_url, prefix=prefix)
+    assert not other.lease(key, "holder-2", now=NOW + 29.5, ttl=30.0)
+    assert other.lease(key, "holder-2", now=NOW + 30.0, ttl=30.0)
     other.close()
     client.close()

@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Iterator
 from fractions import Fraction
+from typing import Any
 
 import attrs
 import pytest
@@ -44,6 +45,7 @@ from miroflow import (
     TokenSet,
 )
 from miroflow.machine import hash_binding, hash_state
+from miroflow.testing.leases import AsyncTokenLeaseConformance, TokenLeaseConformance
 from miroflow.testing.stores import (
     AsyncFlowStoreConformance,
     AsyncTokenStoreConformance,
@@ -131,6 +133,20 @@ class TestAsyncRedisFlowStore(AsyncFlowStoreConformance):
 
 
 class TestAsyncRedisTokenStore(AsyncTokenStoreConformance):
+    @pytest.fixture
+    def make_async_token_store(self, redis_url: str, prefix: str) -> object:
+        return lambda: AsyncRedisTokenStore(redis_url, prefix=prefix)
+
+
+class TestRedisTokenLease(TokenLeaseConformance):
+    @pytest.fixture
+    def token_store(self, redis_url: str, prefix: str) -> Iterator[RedisTokenStore]:
+        store = RedisTokenStore(redis_url, prefix=prefix)
+        yield store
+        store.close()
+
+
+class TestAsyncRedisTokenLease(AsyncTokenLeaseConformance):
     @pytest.fixture
     def make_async_token_store(self, redis_url: str, prefix: str) -> object:
         return lambda: AsyncRedisTokenStore(redis_url, prefix=prefix)
@@ -302,3 +318,75 @@ def test_an_unreachable_server_is_unavailable_async() -> None:
         asyncio.run(claim())
     assert "hunter2" not in str(e.value)
     assert str(port) not in e.value.message
+
+
+# --- refresh leases --------------------------------------------------------------------------
+
+
+def test_a_lease_key_names_the_app_user_and_team_and_expires_by_itself(
+    raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    store = RedisTokenStore(redis_url, prefix=prefix)
+    key = some_tokens(user_id="1:2", team_id="3").key
+    assert store.lease(key, "holder-1", now=NOW, ttl=30.0)
+    (name,) = raw.keys(f"{prefix}lease:*")
+    assert name == f"{prefix}lease:{CLIENT_ID}:1%3A2:3"
+    assert raw.hget(name, "holder") == "holder-1"
+    assert float(raw.hget(name, "until") or "") == NOW + 30.0
+    # Redis forgets the key by itself (nothing piles up), but only after the lease's ttl plus
+    # a grace: whether the lease ended is decided by the callers' now, never by Redis's clock.
+    assert 60_000 + 29_000 < raw.pttl(name) <= 60_000 + 30_000
+    store.release(key, "holder-2")  # not the holder: nothing changes
+    assert raw.exists(name)
+    store.release(key, "holder-1")
+    assert not raw.exists(name)
+    store.close()
+
+
+def test_a_lease_is_decided_by_now_not_by_redis_s_clock(redis_url: str, prefix: str) -> None:
+    # By Redis's clock this lease ended an hour ago; by the callers' clock it runs until
+    # then + 30 s, and that is what counts.
+    store = RedisTokenStore(redis_url, prefix=prefix)
+    then, key = time.time() - 3600, some_tokens().key
+    assert store.lease(key, "holder-1", now=then, ttl=30.0)
+    assert not store.lease(key, "holder-2", now=then + 29.999, ttl=30.0)
+    assert store.lease(key, "holder-2", now=then + 30.0, ttl=30.0)
+    store.close()
+
+
+def test_a_lease_key_without_a_readable_end_is_taken_over(
+    raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    store = RedisTokenStore(redis_url, prefix=prefix)
+    key = some_tokens().key
+    name = f"{prefix}lease:{CLIENT_ID}:{key.user_id}:{key.team_id}"
+    raw.hset(name, mapping={"holder": "someone", "until": "soon"})
+    assert store.lease(key, "holder-1", now=NOW, ttl=30.0)
+    assert raw.hget(name, "holder") == "holder-1"
+    store.close()
+
+
+# --- the single flight of a refresh, across processes (issue 9) ------------------------------
+
+
+@pytest.fixture
+def token_spec(redis_url: str, prefix: str) -> StoreSpec:
+    return StoreSpec(
+        factory="miroflow_redis:RedisTokenStore", kwargs={"client": redis_url, "prefix": prefix}
+    )
+
+
+def test_fifty_callers_in_two_processes_refresh_once(
+    single_flight: Any, redis_url: str, prefix: str, token_spec: StoreSpec
+) -> None:
+    store = RedisTokenStore(redis_url, prefix=prefix)
+    single_flight.race(store, token_spec)
+    store.close()
+
+
+def test_a_holder_killed_mid_refresh_is_taken_over_after_its_lease(
+    single_flight: Any, redis_url: str, prefix: str, token_spec: StoreSpec
+) -> None:
+    store = RedisTokenStore(redis_url, prefix=prefix)
+    single_flight.holder_killed(store, token_spec)
+    store.close()

@@ -1,5 +1,6 @@
-"""A database made by miroflow-sqlite 0.1 (tables version 1) opens as version 2: its flows are
-dropped, its tokens wait for their app and move to it on first use."""
+"""A database made by miroflow-sqlite 0.1 (tables version 1) opens as version 3: its flows are
+dropped, its tokens wait for their app and move to it on first use. One made by 0.2.0 (tables
+version 2) gains the leases table and keeps everything else."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 from miroflow_sqlite import SCHEMA_VERSION, AsyncSQLiteTokenStore, SQLiteFlowStore, SQLiteTokenStore
 
-from miroflow import RecordError, StaleTokenWrite, StoredTokens, TokenKey
+from miroflow import Flow, FlowState, RecordError, StaleTokenWrite, StoredTokens, TokenKey
 from miroflow.machine import hash_binding, hash_state
+from miroflow.records import dumps_flow, dumps_tokens
 from miroflow.testing.legacy import adopted, v1_flow_record, v1_token_record
 
 NOW = 1_900_000_000.0
@@ -166,3 +168,102 @@ def test_a_corrupt_legacy_row_is_refused_and_left_in_place(v1_path: Path) -> Non
     with pytest.raises(RecordError):
         store.get(KEY)
     assert rows(v1_path, "SELECT client_id FROM miroflow_tokens") == [("",)]
+
+
+# --- tables version 2 (miroflow-sqlite 0.2.0) to 3: the leases table ------------------------
+
+# The tables exactly as miroflow-sqlite 0.2.0 created them.
+V2_SCHEMA = (
+    "CREATE TABLE miroflow_schema (version INTEGER NOT NULL)",
+    "INSERT INTO miroflow_schema (version) VALUES (2)",
+    "CREATE TABLE miroflow_flows ("
+    " state_hash BLOB PRIMARY KEY, binding_hash BLOB, record BLOB NOT NULL,"
+    " deadline REAL NOT NULL, forget_at REAL NOT NULL, claimed INTEGER NOT NULL DEFAULT 0)"
+    " WITHOUT ROWID",
+    "CREATE INDEX miroflow_flows_forget_at ON miroflow_flows (forget_at)",
+    "CREATE TABLE miroflow_tokens ("
+    " client_id TEXT NOT NULL, user_id TEXT NOT NULL, team_id TEXT NOT NULL,"
+    " record BLOB NOT NULL, version INTEGER NOT NULL,"
+    " PRIMARY KEY (client_id, user_id, team_id)) WITHOUT ROWID",
+)
+V2_FLOW = Flow(
+    state=FlowState.REDIRECTED,
+    state_hash=hash_state(APP, "v2-state"),
+    binding_hash=hash_binding("v2-binding"),
+    created_at=NOW,
+    deadline=NOW + 600,
+)
+
+
+@pytest.fixture
+def v2_path(tmp_path: Path) -> Path:
+    """A version 2 database holding one flow and this app's tokens (at version 5)."""
+    path = tmp_path / f"{APP}.sqlite3"
+    with sqlite3.connect(path, isolation_level=None) as connection:
+        connection.execute("PRAGMA journal_mode = WAL")
+        for statement in V2_SCHEMA:
+            connection.execute(statement)
+        connection.execute(
+            "INSERT INTO miroflow_flows VALUES (?, ?, ?, ?, ?, 0)",
+            (
+                V2_FLOW.state_hash,
+                V2_FLOW.binding_hash,
+                dumps_flow(V2_FLOW),
+                V2_FLOW.deadline,
+                V2_FLOW.forget_at,
+            ),
+        )
+        connection.execute(
+            "INSERT INTO miroflow_tokens VALUES (?, '1', '2', ?, 5)", (APP, dumps_tokens(ADOPTED))
+        )
+    connection.close()
+    return path
+
+
+def test_version_2_gains_the_leases_table_and_keeps_everything(v2_path: Path) -> None:
+    tokens = SQLiteTokenStore(v2_path)
+    assert tokens.lease(KEY, "worker-1", now=NOW, ttl=30.0)
+    assert rows(v2_path, "SELECT version FROM miroflow_schema") == [(SCHEMA_VERSION,)]
+    assert SCHEMA_VERSION == 3
+    assert rows(
+        v2_path, "SELECT name FROM sqlite_master WHERE tbl_name = 'miroflow_leases' AND sql NOTNULL"
+    ) == [("miroflow_leases",), ("miroflow_leases_expires_at",)]
+    assert rows(v2_path, "SELECT holder, expires_at FROM miroflow_leases") == [
+        ("worker-1", NOW + 30.0)
+    ]
+    # Tokens and flows are untouched: same rows, same versions, still claimable.
+    assert tokens.get(KEY) == StoredTokens(tokens=ADOPTED, version=5)
+    assert SQLiteFlowStore(v2_path).claim(V2_FLOW.state_hash, V2_FLOW.binding_hash) == (
+        V2_FLOW,
+        True,
+    )
+
+
+def test_concurrent_openers_of_version_2_migrate_once(v2_path: Path) -> None:
+    openers = 8
+    stores = [SQLiteTokenStore(v2_path) for _ in range(openers)]
+    gate = threading.Barrier(openers)
+    results: list[object] = []
+
+    def open_and_lease(n: int) -> None:
+        gate.wait()
+        try:
+            results.append(stores[n].lease(KEY, f"worker-{n}", now=NOW, ttl=30.0))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=open_and_lease, args=(n,)) for n in range(openers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results, key=repr) == [False] * (openers - 1) + [True]
+    assert rows(v2_path, "SELECT version FROM miroflow_schema") == [(SCHEMA_VERSION,)]
+
+
+def test_version_1_reaches_version_3_in_one_move(v1_path: Path) -> None:
+    store = SQLiteTokenStore(v1_path)
+    assert store.lease(KEY, "worker-1", now=NOW, ttl=30.0)
+    assert rows(v1_path, "SELECT version FROM miroflow_schema") == [(SCHEMA_VERSION,)]
+    assert store.get(KEY) == StoredTokens(tokens=ADOPTED, version=3)
+    assert not store.lease(KEY, "worker-2", now=NOW + 1, ttl=30.0)

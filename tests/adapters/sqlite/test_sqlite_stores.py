@@ -9,6 +9,7 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from miroflow_sqlite import (
@@ -27,9 +28,11 @@ from miroflow import (
     FlowState,
     RecordError,
     StoreUnavailable,
+    TokenKey,
     TokenSet,
 )
 from miroflow.machine import hash_binding, hash_state
+from miroflow.testing.leases import AsyncTokenLeaseConformance, TokenLeaseConformance
 from miroflow.testing.stores import (
     AsyncFlowStoreConformance,
     AsyncTokenStoreConformance,
@@ -122,6 +125,18 @@ class TestAsyncSQLiteTokenStore(AsyncTokenStoreConformance):
     @pytest.fixture
     def make_async_token_store(self, db_path: Path, commit_fault: CommitFault) -> object:
         return lambda: AsyncSQLiteTokenStore(db_path, before_commit=commit_fault)
+
+
+class TestSQLiteTokenLease(TokenLeaseConformance):
+    @pytest.fixture
+    def token_store(self, db_path: Path) -> SQLiteTokenStore:
+        return SQLiteTokenStore(db_path)
+
+
+class TestAsyncSQLiteTokenLease(AsyncTokenLeaseConformance):
+    @pytest.fixture
+    def make_async_token_store(self, db_path: Path) -> object:
+        return lambda: AsyncSQLiteTokenStore(db_path)
 
 
 # --- where the file lives --------------------------------------------------------------------
@@ -314,3 +329,49 @@ def test_stores_share_one_file(db_path: Path) -> None:
     assert first.claim(flow.state_hash, BINDING) == (flow, False)
     first.close()
     assert first.claim(flow.state_hash, BINDING) == (flow, False)
+
+
+# --- refresh leases --------------------------------------------------------------------------
+
+
+def test_ended_leases_are_forgotten(db_path: Path) -> None:
+    # Holders that died never release: a later lease (of any key) forgets their rows.
+    store = SQLiteTokenStore(db_path)
+    keys = [TokenKey(client_id=CLIENT_ID, user_id=str(n), team_id="2") for n in range(20)]
+    for key in keys:
+        assert store.lease(key, "dead-holder", now=NOW, ttl=30.0)
+    assert store.lease(keys[0], "live-holder", now=NOW + 29.0, ttl=30.0) is False
+    with sqlite3.connect(db_path) as connection:
+        assert connection.execute("SELECT count(*) FROM miroflow_leases").fetchone() == (20,)
+    assert store.lease(keys[0], "live-holder", now=NOW + 30.0, ttl=30.0)
+    with sqlite3.connect(db_path) as connection:
+        assert connection.execute("SELECT holder, expires_at FROM miroflow_leases").fetchall() == [
+            ("live-holder", NOW + 60.0)
+        ]
+    store.release(keys[0], "live-holder")
+    with sqlite3.connect(db_path) as connection:
+        assert connection.execute("SELECT count(*) FROM miroflow_leases").fetchone() == (0,)
+
+
+def test_forgetting_leases_uses_the_expires_at_index(db_path: Path) -> None:
+    SQLiteTokenStore(db_path).lease(a_token_set().key, "h", now=NOW, ttl=30.0)
+    with sqlite3.connect(db_path) as connection:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN DELETE FROM miroflow_leases WHERE expires_at <= ?", (NOW,)
+        ).fetchall()
+    assert any("miroflow_leases_expires_at" in str(step) for step in plan), plan
+
+
+# --- the single flight of a refresh, across processes (issue 9) ------------------------------
+
+
+def test_fifty_callers_in_two_processes_refresh_once(single_flight: Any, db_path: Path) -> None:
+    spec = StoreSpec(factory="miroflow_sqlite:SQLiteTokenStore", kwargs={"path": str(db_path)})
+    single_flight.race(SQLiteTokenStore(db_path), spec)
+
+
+def test_a_holder_killed_mid_refresh_is_taken_over_after_its_lease(
+    single_flight: Any, db_path: Path
+) -> None:
+    spec = StoreSpec(factory="miroflow_sqlite:SQLiteTokenStore", kwargs={"path": str(db_path)})
+    single_flight.holder_killed(SQLiteTokenStore(db_path), spec)

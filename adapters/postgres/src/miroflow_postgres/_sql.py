@@ -15,6 +15,14 @@ app's first ``get`` or ``put`` for that user and team adopts such a row: it lock
 (``FOR UPDATE``), moves it to the app with its record rewritten and its version kept, and
 deletes the original, all in the operation's transaction; a concurrent adopter waits on the
 lock and then finds the row gone and the app's row in place.
+
+A refresh lease is one ``INSERT … ON CONFLICT DO UPDATE … WHERE`` (the lease ended)
+``RETURNING``: PostgreSQL inserts or locks the key's row atomically, and a
+concurrent lease waits on that lock, then re-checks the WHERE clause against the committed
+row, so of any number of callers one takes it. A row comes back only if this call took it.
+Before it, the program forgets ended leases of any key (a holder that died never released
+its row) through the ``expires_at`` index, skipping rows another transaction has locked, so
+the forgetting never waits or deadlocks.
 """
 
 from __future__ import annotations
@@ -50,7 +58,9 @@ __all__ = [
     "describe",
     "errors",
     "get_tokens",
+    "lease",
     "put_tokens",
+    "release",
     "save",
     "sweep",
 ]
@@ -84,12 +94,16 @@ class Statements:
     update_tokens: sql.Composed
     token_version: sql.Composed
     delete_tokens: sql.Composed
+    forget_leases: sql.Composed
+    lease: sql.Composed
+    release: sql.Composed
 
     @classmethod
     def for_schema(cls, schema: str) -> Statements:
         names: dict[str, sql.Composable] = {
             "flows": sql.Identifier(schema, "flows"),
             "tokens": sql.Identifier(schema, "tokens"),
+            "leases": sql.Identifier(schema, "leases"),
             "key": sql.SQL("client_id = %s AND user_id = %s AND team_id = %s"),
         }
 
@@ -140,6 +154,18 @@ class Statements:
             delete_tokens=q(
                 "DELETE FROM {tokens} WHERE client_id IN (%s, %s) AND user_id = %s AND team_id = %s"
             ),
+            forget_leases=q(
+                "DELETE FROM {leases} WHERE (client_id, user_id, team_id) IN"
+                " (SELECT client_id, user_id, team_id FROM {leases} WHERE expires_at <= %s"
+                " FOR UPDATE SKIP LOCKED)"
+            ),
+            lease=q(
+                "INSERT INTO {leases} AS l (client_id, user_id, team_id, holder, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (client_id, user_id, team_id)"
+                " DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE l.expires_at <= %s RETURNING 1"
+            ),
+            release=q("DELETE FROM {leases} WHERE {key} AND holder = %s"),
         )
 
 
@@ -224,6 +250,16 @@ def put_tokens(s: Statements, tokens: TokenSet, expected: int | None) -> Program
 def delete_tokens(s: Statements, key: TokenKey) -> Program[None]:
     # The legacy row goes too: deleted tokens must never come back through an adoption.
     yield s.delete_tokens, (key.client_id, LEGACY_CLIENT_ID, key.user_id, key.team_id)
+
+
+def lease(s: Statements, key: TokenKey, holder: str, now: float, ttl: float) -> Program[bool]:
+    yield s.forget_leases, (now,)
+    taken = yield s.lease, (*_ids(key), holder, now + ttl, now)
+    return bool(taken)
+
+
+def release(s: Statements, key: TokenKey, holder: str) -> Program[None]:
+    yield s.release, (*_ids(key), holder)
 
 
 # --- errors ----------------------------------------------------------------------------------

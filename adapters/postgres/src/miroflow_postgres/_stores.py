@@ -80,6 +80,10 @@ class PostgresTokenStore:
     id ``''``; the first ``get`` or ``put`` of an app for that user and team adopts the row:
     moves it to the app, record rewritten, version kept. ``delete`` forgets a waiting row too,
     so deleted tokens never come back through an adoption.
+
+    ``lease(key, holder, now=..., ttl=...)`` takes the key's refresh lease until ``now + ttl``
+    if nobody holds it or its lease ended (by ``now``): one ``INSERT … ON CONFLICT DO
+    UPDATE … WHERE`` compare-and-set; ``release`` gives it back.
     """
 
     def __init__(
@@ -106,6 +110,12 @@ class PostgresTokenStore:
 
     def delete(self, key: TokenKey) -> None:
         self._db.run(_sql.delete_tokens(self._db.statements, key))
+
+    def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return self._db.run(_sql.lease(self._db.statements, key, holder, now, ttl))
+
+    def release(self, key: TokenKey, holder: str) -> None:
+        self._db.run(_sql.release(self._db.statements, key, holder))
 
 
 class AsyncPostgresFlowStore:
@@ -167,3 +177,9 @@ class AsyncPostgresTokenStore:
 
     async def delete(self, key: TokenKey) -> None:
         await self._db.run(_sql.delete_tokens(self._db.statements, key))
+
+    async def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return await self._db.run(_sql.lease(self._db.statements, key, holder, now, ttl))
+
+    async def release(self, key: TokenKey, holder: str) -> None:
+        await self._db.run(_sql.release(self._db.statements, key, holder))

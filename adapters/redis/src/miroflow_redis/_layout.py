@@ -9,6 +9,11 @@ Key layout version 2 (this one)::
     <prefix>schema                          the layout version in force ("2")
     <prefix>flow:<state hash, hex>          hash: record, binding (hex, or ""), claimed
     <prefix>tokens:<client>:<user>:<team>   hash: record, version, writer
+    <prefix>lease:<client>:<user>:<team>    hash: holder, until, taker (the refresh lease)
+
+Lease keys came after layout 2 was released, without a new layout version: they are a kind
+of key of their own that a store without leases never reads or writes, no key of layout 2
+changes meaning, and each lease key expires by itself. There is nothing to migrate.
 
 Version 1 (miroflow-redis 0.1) kept tokens under ``<prefix>tokens:<user>:<team>`` (no app),
 holding a version-1 record without ``client_id``; reading or writing the tokens of an app
@@ -16,9 +21,10 @@ adopts that key (see ``GET_TOKENS``, ``ADOPT_TOKENS`` and ``PUT_TOKENS``). Its f
 the same shape but hashes derived without the client id, so no claim can ever reach them
 again: they are left to expire by their own TTL.
 
-Writes that the caller cannot safely repeat carry a random nonce (``claimed``, ``writer``):
-redis-py replays a command whose connection dropped (it retries by default), and a replay
-of a write that was applied must answer as the write did, not "already claimed" or "stale".
+Writes that the caller cannot safely repeat carry a random nonce (``claimed``, ``writer``,
+``taker``): redis-py replays a command whose connection dropped (it retries by default), and
+a replay of a write that was applied must answer as the write did, not "already claimed",
+"stale" or "leased".
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ __all__ = [
     "DELETE_TOKENS",
     "GET_TOKENS",
     "KEY_LAYOUT_VERSION",
+    "LEASE",
     "PUT_TOKENS",
+    "RELEASE",
     "SAVE_FLOW",
     "SCHEMA",
     "SCRIPTS",
@@ -63,6 +71,11 @@ class Keys:
             f"{self.prefix}tokens:{_part(key.client_id)}:{user}:{team}",
             f"{self.prefix}tokens:{user}:{team}",
         ]
+
+    def lease(self, key: TokenKey) -> str:
+        """The key of the refresh lease of these tokens (parts quoted as in ``tokens``)."""
+        app, user, team = _part(key.client_id), _part(key.user_id), _part(key.team_id)
+        return f"{self.prefix}lease:{app}:{user}:{team}"
 
 
 def _part(value: str) -> str:
@@ -153,4 +166,37 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 """
 
-SCRIPTS = (SCHEMA, SAVE_FLOW, CLAIM, GET_TOKENS, ADOPT_TOKENS, PUT_TOKENS, DELETE_TOKENS)
+# KEYS[1] the lease; ARGV: holder, now, until (= now + ttl, both seconds as the caller's clock
+# reads them, written so that they read back exactly), the key's lifetime in ms, this call's
+# nonce. Takes the lease if there is none or the stored one ended (until <= now, by the
+# caller's clock, never Redis's); a holder asking again while its lease runs is refused like
+# anyone else, but a replay of this very call (same nonce) after a lost answer answers 1
+# again. A stored lease without a readable until is replaced. The key's own expiry only makes
+# Redis forget ended leases; it outlives until (see ``_logic.lease``).
+LEASE = """
+local found = redis.call('HMGET', KEYS[1], 'until', 'taker')
+if found[2] == ARGV[5] then return 1 end
+local ends = tonumber(found[1])
+if ends and ends > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'until', ARGV[3], 'taker', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS[1] the lease; ARGV[1] the holder. Deletes the lease only if that holder holds it.
+RELEASE = """
+if redis.call('HGET', KEYS[1], 'holder') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+SCRIPTS = (
+    SCHEMA,
+    SAVE_FLOW,
+    CLAIM,
+    GET_TOKENS,
+    ADOPT_TOKENS,
+    PUT_TOKENS,
+    DELETE_TOKENS,
+    LEASE,
+    RELEASE,
+)

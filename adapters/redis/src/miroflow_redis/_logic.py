@@ -37,7 +37,9 @@ from ._layout import (
     DELETE_TOKENS,
     GET_TOKENS,
     KEY_LAYOUT_VERSION,
+    LEASE,
     PUT_TOKENS,
+    RELEASE,
     SAVE_FLOW,
     SCHEMA,
     Keys,
@@ -52,7 +54,9 @@ __all__ = [
     "describe",
     "errors",
     "get_tokens",
+    "lease",
     "put_tokens",
+    "release",
     "save",
 ]
 
@@ -74,6 +78,12 @@ Plan = Generator[Call, Any, T]
 #: How many times a read may find version 1 tokens that someone else moved or changed before
 #: it could adopt them. Each miss means another writer made progress, so a few suffice.
 ADOPT_ATTEMPTS = 8
+
+#: How long a lease key outlives its lease, in seconds. Whether a lease ended is decided by
+#: the callers' ``now`` against the stored ``until``; the key's own expiry (Redis's clock) only
+#: makes Redis forget ended leases, so it must never come first, even where a worker's clock
+#: runs behind Redis's.
+LEASE_GRACE = 60.0
 
 
 def check_layout(keys: Keys, where: str) -> Plan[None]:
@@ -142,6 +152,19 @@ def put_tokens(keys: Keys, tokens: TokenSet, expected: int | None) -> Plan[Store
 
 def delete_tokens(keys: Keys, key: TokenKey) -> Plan[None]:
     yield Call(DELETE_TOKENS, keys.tokens(key), [])
+
+
+def lease(keys: Keys, key: TokenKey, holder: str, now: float, ttl: float) -> Plan[bool]:
+    until = now + ttl
+    # repr: the shortest text that reads back as the same double, in Lua as in Python.
+    lifetime = _ms_not_before(max(ttl, 0.0) + LEASE_GRACE)
+    args = [holder, repr(now), repr(until), lifetime, _nonce()]
+    reply = yield Call(LEASE, [keys.lease(key)], args)
+    return int(reply) == 1
+
+
+def release(keys: Keys, key: TokenKey, holder: str) -> Plan[None]:
+    yield Call(RELEASE, [keys.lease(key)], [holder])
 
 
 def _hex(digest: bytes | None) -> str:

@@ -136,7 +136,11 @@ class RedisFlowStore(_SyncBase):
 
 class RedisTokenStore(_SyncBase):
     """A ``TokenStore`` in Redis, versioned for compare-and-set (see ``RedisFlowStore``).
-    Tokens that miroflow-redis 0.1 stored are adopted by the first app that reads them."""
+    Tokens that miroflow-redis 0.1 stored are adopted by the first app that reads them.
+
+    ``lease(key, holder, now=..., ttl=...)`` takes the key's refresh lease until ``now + ttl``
+    if nobody holds it or its lease ended by the caller's ``now`` (never by Redis's clock):
+    one Lua compare-and-set. ``release`` gives it back."""
 
     def get(self, key: TokenKey) -> StoredTokens | None:
         return self._run(_logic.get_tokens(self._redis.keys, key))
@@ -146,6 +150,12 @@ class RedisTokenStore(_SyncBase):
 
     def delete(self, key: TokenKey) -> None:
         self._run(_logic.delete_tokens(self._redis.keys, key))
+
+    def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return self._run(_logic.lease(self._redis.keys, key, holder, now, ttl))
+
+    def release(self, key: TokenKey, holder: str) -> None:
+        self._run(_logic.release(self._redis.keys, key, holder))
 
 
 class AsyncRedisFlowStore(_AsyncBase):
@@ -169,3 +179,9 @@ class AsyncRedisTokenStore(_AsyncBase):
 
     async def delete(self, key: TokenKey) -> None:
         await self._run(_logic.delete_tokens(self._redis.keys, key))
+
+    async def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return await self._run(_logic.lease(self._redis.keys, key, holder, now, ttl))
+
+    async def release(self, key: TokenKey, holder: str) -> None:
+        await self._run(_logic.release(self._redis.keys, key, holder))

@@ -1,14 +1,17 @@
-"""The tables, their version, and the move from version 1 to version 2.
+"""The tables, their version, and the moves from versions 1 and 2 to version 3.
 
 Version 2 (miroflow 0.2) keys flows by raw SHA-256 digests and keeps the binding hash in a
 column of its own, so a claim is one compare-and-set; tokens are keyed by app, user and team.
+Version 3 adds ``miroflow_leases``: one row per token key whose refresh someone holds (its
+holder and until when), so that one refresh runs at a time across processes. Migrating a
+version 2 database only creates that table (and its index); nothing else changes.
 
 Migrating a version 1 database: its flow rows are dropped (their keys were derived
 differently, so no callback could ever claim them again; they lived 15 minutes plus an hour's
 retention anyway). Its token rows are kept under the client id ``''``, as *legacy* rows, and
 the first app to read or write the same user and team adopts them (see ``_stores.py``).
-The whole move runs in one ``BEGIN IMMEDIATE`` transaction: two processes opening the same
-version 1 file at once queue on the write lock, and the second finds version 2.
+Each move runs in one ``BEGIN IMMEDIATE`` transaction: two processes opening the same old file
+at once queue on the write lock, and the second finds version 3.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from miroflow import RecordError
 __all__ = ["LEGACY_CLIENT_ID", "SCHEMA_VERSION", "ensure_schema"]
 
 #: The layout of the tables (not of the records, which carry miroflow's own version).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The client id of token rows a version 1 database held, waiting for their app.
 LEGACY_CLIENT_ID = ""
 
@@ -38,6 +41,14 @@ _TOKENS = (
     " record BLOB NOT NULL, version INTEGER NOT NULL,"
     " PRIMARY KEY (client_id, user_id, team_id)) WITHOUT ROWID"
 )
+_LEASES = (
+    "CREATE TABLE miroflow_leases ("
+    " client_id TEXT NOT NULL, user_id TEXT NOT NULL, team_id TEXT NOT NULL,"
+    " holder TEXT NOT NULL, expires_at REAL NOT NULL,"
+    " PRIMARY KEY (client_id, user_id, team_id)) WITHOUT ROWID",
+    # Forgetting ended leases walks this index from its oldest end: O(ended), never O(held).
+    "CREATE INDEX miroflow_leases_expires_at ON miroflow_leases (expires_at)",
+)
 _FROM_V1: tuple[tuple[str, tuple[object, ...]], ...] = (
     ("DROP TABLE miroflow_flows", ()),  # drops its index too
     *((statement, ()) for statement in _FLOWS),
@@ -49,25 +60,30 @@ _FROM_V1: tuple[tuple[str, tuple[object, ...]], ...] = (
         (LEGACY_CLIENT_ID,),
     ),
     ("DROP TABLE miroflow_tokens_v1", ()),
-    ("UPDATE miroflow_schema SET version = ?", (SCHEMA_VERSION,)),
 )
+_FROM_V2 = _LEASES
 
 
 def ensure_schema(connection: sqlite3.Connection, where: object) -> None:
-    """Create the tables, or bring a version 1 database to version 2; refuse a newer one."""
+    """Create the tables, or bring a version 1 or 2 database to version 3; refuse a newer
+    one."""
     connection.execute("BEGIN IMMEDIATE")
     try:
         connection.execute("CREATE TABLE IF NOT EXISTS miroflow_schema (version INTEGER NOT NULL)")
         found = connection.execute("SELECT max(version) FROM miroflow_schema").fetchone()[0]
         if found is None:
-            for statement in (*_FLOWS, _TOKENS):
+            for statement in (*_FLOWS, _TOKENS, *_LEASES):
                 connection.execute(statement)
             connection.execute(
                 "INSERT INTO miroflow_schema (version) VALUES (?)", (SCHEMA_VERSION,)
             )
-        elif found == 1:
-            for statement, parameters in _FROM_V1:
-                connection.execute(statement, parameters)
+        elif found in (1, 2):
+            if found == 1:
+                for statement, parameters in _FROM_V1:
+                    connection.execute(statement, parameters)
+            for statement in _FROM_V2:
+                connection.execute(statement)
+            connection.execute("UPDATE miroflow_schema SET version = ?", (SCHEMA_VERSION,))
         elif found > SCHEMA_VERSION:
             raise RecordError(
                 f"The SQLite database at {where} has miroflow schema version {found}; "

@@ -119,6 +119,10 @@ class SQLiteTokenStore:
     id ``''``; the first ``get`` or ``put`` of an app for that user and team adopts the row:
     moves it to the app, record rewritten, version kept. ``delete`` forgets a waiting row too,
     so deleted tokens never come back through an adoption.
+
+    The refresh lease of a key is a row of ``miroflow_leases`` (holder, until when): ``lease``
+    is one upsert that takes it only if it ended or was never taken, in a ``BEGIN IMMEDIATE``
+    transaction, so of any number of callers in any processes one gets it.
     """
 
     def __init__(
@@ -184,6 +188,49 @@ class SQLiteTokenStore:
                 " WHERE client_id IN (?, ?) AND user_id = ? AND team_id = ?",
                 (key.client_id, LEGACY_CLIENT_ID, key.user_id, key.team_id),
             )
+
+    def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        """Take the refresh lease of ``key`` for ``holder`` until ``now + ttl`` if nobody
+        holds it or its lease ended (at or before ``now``). True when taken."""
+        with self._db.transaction() as connection:
+            # Ended leases of every key go first (through the expires_at index, O(ended)):
+            # a holder that died never released its row, and rows must not pile up.
+            connection.execute("DELETE FROM miroflow_leases WHERE expires_at <= ?", (now,))
+            # One compare-and-set: the upsert's WHERE lets only an ended lease be replaced
+            # (kept for itself: it does not rely on the line above); RETURNING yields a row
+            # only when this call inserted or replaced it.
+            taken = connection.execute(
+                "INSERT INTO miroflow_leases (client_id, user_id, team_id, holder, expires_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, user_id, team_id)"
+                " DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE miroflow_leases.expires_at <= ? RETURNING 1",
+                (key.client_id, key.user_id, key.team_id, holder, now + ttl, now),
+            ).fetchone()
+            return taken is not None
+
+    def release(self, key: TokenKey, holder: str) -> None:
+        """Give the lease of ``key`` back if ``holder`` still holds it."""
+        with self._db.transaction() as connection:
+            connection.execute(
+                "DELETE FROM miroflow_leases"
+                " WHERE client_id = ? AND user_id = ? AND team_id = ? AND holder = ?",
+                (key.client_id, key.user_id, key.team_id, holder),
+            )
+
+    # --- listing: for `miroflow tokens` (miroflow-cli), added by H3 -------------------------
+    def stored_keys(self) -> list[TokenKey]:
+        """The keys of every token set in the file, of every app, ordered by app, user and
+        team. Rows of a version 1 database still waiting for their app are left out (they
+        belong to no app yet). Reads keys only: no record is decoded."""
+        with self._db.transaction(write=False) as connection:
+            rows = connection.execute(
+                "SELECT client_id, user_id, team_id FROM miroflow_tokens WHERE client_id != ?"
+                " ORDER BY client_id, user_id, team_id",
+                (LEGACY_CLIENT_ID,),
+            ).fetchall()
+        return [TokenKey(client_id=row[0], user_id=row[1], team_id=row[2]) for row in rows]
+
+    # --- end of listing -----------------------------------------------------------------
 
 
 #: A token row: client_id, record (a BLOB, read as bytes; TEXT if written so), version.
@@ -285,6 +332,12 @@ class AsyncSQLiteTokenStore:
 
     async def delete(self, key: TokenKey) -> None:
         await _in_thread(self.sync.delete, key)
+
+    async def lease(self, key: TokenKey, holder: str, *, now: float, ttl: float) -> bool:
+        return await _in_thread(self.sync.lease, key, holder, now=now, ttl=ttl)
+
+    async def release(self, key: TokenKey, holder: str) -> None:
+        await _in_thread(self.sync.release, key, holder)
 
     async def aclose(self) -> None:
         await _in_thread(self.sync.close)
