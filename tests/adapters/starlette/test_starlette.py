@@ -190,6 +190,10 @@ def test_without_session_middleware_no_flow_starts_and_the_log_says_what_to_add(
             server_log.addHandler(caplog.handler)
             try:
                 assert browser.login().status_code == 500
+                # uvicorn logs the exception once the 500 is sent: wait for it (bounded).
+                deadline = time.monotonic() + 10
+                while "SessionMiddleware" not in caplog.text and time.monotonic() < deadline:
+                    time.sleep(0.01)
             finally:
                 server_log.removeHandler(caplog.handler)
             assert "add Starlette's SessionMiddleware" in caplog.text

@@ -7,11 +7,11 @@ decides, and its ``Answer`` is sent as it renders. Nothing reads the settings at
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -32,7 +32,10 @@ SignedInHook = Callable[[HttpRequest, miroflow.TokenSet], HttpResponse | None]
 ErrorHook = Callable[[HttpRequest, miroflow.Answer], HttpResponse]
 _WHO = ("user_id", "team_id")
 _KEYS = ["CLIENT", "ON_SIGNED_IN", "RENDER_ERROR"]
-_FIELDS = [name.upper() for name in inspect.signature(miroflow.ClientConfig).parameters]
+# From the class's attrs fields, not its __init__'s signature (which a wrapper may hide).
+_FIELDS = [
+    (field.alias or field.name).upper() for field in attrs.fields(miroflow.ClientConfig) if field.init
+]
 
 
 def respond(request: HttpRequest, answer: miroflow.Answer) -> HttpResponse:
