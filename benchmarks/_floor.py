@@ -159,14 +159,18 @@ class MemoryFloor:
             return None
         return token_request(code)
 
-    def handle_callback(self, query: str, cookie: str) -> tuple[int, str]:
+    def sign_in(self, query: str, cookie: str) -> Tokens | None:
+        """The whole callback: (b), the token request answered at once, the tokens kept."""
         request = self.callback(query, cookie)
         if request is None:
-            return 400, "bad callback"
+            return None
         status, body = instant_endpoint(request)
         tokens = parse_tokens(status, body, time.time())
         self.tokens[tokens[2], tokens[3]] = tokens
-        return 303, "/"
+        return tokens
+
+    def handle_callback(self, query: str, cookie: str) -> tuple[int, str]:
+        return (400, "bad callback") if self.sign_in(query, cookie) is None else (303, "/")
 
     def populate(self, start: int, stop: int) -> None:
         """Add flows ``start`` to ``stop`` (distinct hashes, deadlines in the future)."""

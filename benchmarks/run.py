@@ -27,6 +27,7 @@ from typing import Any
 import miroflow
 
 import _floor
+import _http
 import _measure
 import _ours
 import _peers
@@ -371,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections["store_scaling"] = _store_rows.sqlite_scaling(sizes, notes, directory)
     if args.services:
         sections["store_scaling"] += _store_rows.service_scaling(sizes, notes)
+    sections["http"] = _http.callbacks(args.quick, notes)
     profiles, costs = _profile.run(2_000 if args.quick else 20_000,
                                    2_000 if args.quick else 100_000)
     seconds = time.perf_counter() - began

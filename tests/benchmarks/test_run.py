@@ -40,6 +40,9 @@ ROWS = {
     "sqlite_store_small",
     "sqlite_store_large",
     "sqlite_store_growth",
+    # HTTP: miroflow-starlette under uvicorn beside a bare Starlette handler (a few hundred
+    # callbacks per server: it checks that both serve fresh callbacks and refuse a replay)
+    "http_callback",
 }
 
 
