@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADAPTERS := $(sort $(dir $(wildcard adapters/*/pyproject.toml)))
 ADAPTER_PACKAGES := $(sort $(wildcard adapters/*/src/miroflow_*))
 
-.PHONY: install browser test lint typecheck pytest demo spec bench clean dist smoke
+.PHONY: install browser test lint typecheck pytest demo spec bench clean dist smoke docs fuzz
 
 $(VENV)/.installed: pyproject.toml $(wildcard adapters/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy src/miroflow $(ADAPTER_PACKAGES) tests/typing benchmarks specs/generate.py examples
+	$(VENV)/bin/mypy src/miroflow $(ADAPTER_PACKAGES) tests/typing benchmarks specs/generate.py $(wildcard examples/*.py)
+	@# Each example is an app.py of its own: one run each, or mypy sees one module "app" twice.
+	@set -e; for example in $(wildcard examples/*/); do $(VENV)/bin/mypy $$example; done
 
 # Debian's chromium drives tests/e2e/test_browser.py (through Playwright, never a downloaded
 # browser). Installed here when missing and this is a root shell with apt-get; elsewhere the
@@ -36,7 +38,14 @@ browser:
 pytest: install browser
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck pytest smoke
+test: lint typecheck pytest smoke docs
+
+# The documentation site (mkdocs.yml, docs/) into build/site, with every warning an error:
+# a broken link or anchor, a page missing from the nav, an error code without its page.
+# Offline; NO_MKDOCS_2_WARNING quiets Material's banner about MkDocs 2. (No --quiet: it hides
+# the warnings from the count that --strict fails on.)
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Every wheel and sdist (the core's and each adapter's) into dist/, then checked: twine check,
 # and what each holds (its own files, py.typed, LICENSE, one version, the adapters' pins).
@@ -44,12 +53,21 @@ dist: install
 	$(PY) .ci/dist.py build dist
 
 # The built wheels alone (their dependencies from PyPI) in a fresh venv under build/smoke:
-# every import, `miroflow-simulator --help`, the pytest plugin, examples/demo.py on SQLite.
+# every import, `miroflow-simulator --help`, the pytest plugin, `miroflow --help` and
+# `miroflow demo` (the whole lifecycle on SQLite against the simulator).
 smoke: dist
 	$(PY) .ci/dist.py smoke dist
 
+# Coverage-guided fuzzing of the parsers (atheris, in the dev extra on Linux x86-64): each
+# target of fuzz/fuzz_targets.py for FUZZ_SECONDS from its committed corpus; finds go to
+# build/fuzz/, crashes fail the run. `make test` replays the committed corpus only.
+FUZZ_SECONDS ?= 60
+
+fuzz: install
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
 demo: install
-	$(PY) examples/demo.py
+	$(VENV)/bin/miroflow demo
 
 spec: install
 	$(PY) specs/generate.py
