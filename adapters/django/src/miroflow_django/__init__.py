@@ -34,7 +34,9 @@ _WHO = ("user_id", "team_id")
 _KEYS = ["CLIENT", "ON_SIGNED_IN", "RENDER_ERROR"]
 # From the class's attrs fields, not its __init__'s signature (which a wrapper may hide).
 _FIELDS = [
-    (field.alias or field.name).upper() for field in attrs.fields(miroflow.ClientConfig) if field.init
+    (field.alias or field.name).upper()
+    for field in attrs.fields(miroflow.ClientConfig)
+    if field.init
 ]
 
 
