@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -80,3 +83,58 @@ def postgres_url() -> str:
     return _service(
         "MIROFLOW_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test", 5432, "PostgreSQL"
     )
+
+
+# --- headless Debian chromium, driven by Playwright (tests/e2e, tests/adapters/cli) -----------
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip, unless the browser tests are required (CI): then fail, never skip."""
+    if os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"MIROFLOW_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        _unavailable("Debian's chromium is not installed (make test installs it where it can).")
+    return path
+
+
+def _playwright_api() -> Any:
+    try:
+        import playwright.sync_api as api
+    except ImportError as error:
+        _unavailable(f"Playwright is not importable ({error}); it comes with '.[dev]'.")
+    return api
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Headless Debian chromium, driven by Playwright (never a downloaded browser); skips with
+    the reason where either is missing (fails under CI). Each ``chromium.new_context()`` is
+    another browser as far as a site can tell: its own cookies, nothing shared."""
+    playwright_api = _playwright_api()
+    executable = _chromium()
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Any:
+    """A fresh page of headless chromium, in a browser context of its own."""
+    return chromium.new_context().new_page()

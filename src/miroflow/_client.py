@@ -191,7 +191,13 @@ class Client(_Base):
         return None if stored is None else stored.tokens
 
     def _run(self, procedure: Procedure) -> Answer:
-        send, throw, handlers = procedure.send, procedure.throw, self._handlers
+        answer: Answer = self._drive(procedure, self._handlers)
+        return answer
+
+    @staticmethod
+    def _drive(procedure: Any, handlers: Handlers) -> Any:
+        """Carry out each operation a procedure yields with its port; its return value."""
+        send, throw = procedure.send, procedure.throw
         try:
             operation = send(None)
             while True:
@@ -202,8 +208,7 @@ class Client(_Base):
                 else:
                     operation = send(result)
         except StopIteration as stop:
-            answer: Answer = stop.value
-            return answer
+            return stop.value
 
     # --- after sign-in: valid tokens on demand, refresh, revoke, token context --------------
 
@@ -239,18 +244,8 @@ class Client(_Base):
         return context
 
     def _tokens_run(self, procedure: TokenProcedure) -> Any:
-        send, throw, handlers = procedure.send, procedure.throw, self._token_handlers
         try:
-            operation = send(None)
-            while True:
-                try:
-                    result = handlers[type(operation)](operation)
-                except MiroflowError as error:
-                    operation = throw(error)
-                else:
-                    operation = send(result)
-        except StopIteration as stop:
-            return stop.value
+            return self._drive(procedure, self._token_handlers)
         except MiroflowError as error:
             _report_token_error(error)
             raise
@@ -314,7 +309,13 @@ class AsyncClient(_Base):
         return None if stored is None else stored.tokens
 
     async def _run(self, procedure: Procedure) -> Answer:
-        send, throw, handlers = procedure.send, procedure.throw, self._handlers
+        answer: Answer = await self._drive(procedure, self._handlers)
+        return answer
+
+    @staticmethod
+    async def _drive(procedure: Any, handlers: Handlers) -> Any:
+        """See ``Client._drive``: the same loop, awaiting each port."""
+        send, throw = procedure.send, procedure.throw
         try:
             operation = send(None)
             while True:
@@ -325,8 +326,7 @@ class AsyncClient(_Base):
                 else:
                     operation = send(result)
         except StopIteration as stop:
-            answer: Answer = stop.value
-            return answer
+            return stop.value
 
     # --- after sign-in: valid tokens on demand, refresh, revoke, token context --------------
 
@@ -356,18 +356,8 @@ class AsyncClient(_Base):
         return context
 
     async def _tokens_run(self, procedure: TokenProcedure) -> Any:
-        send, throw, handlers = procedure.send, procedure.throw, self._token_handlers
         try:
-            operation = send(None)
-            while True:
-                try:
-                    result = await handlers[type(operation)](operation)
-                except MiroflowError as error:
-                    operation = throw(error)
-                else:
-                    operation = send(result)
-        except StopIteration as stop:
-            return stop.value
+            return await self._drive(procedure, self._token_handlers)
         except MiroflowError as error:
             _report_token_error(error)
             raise

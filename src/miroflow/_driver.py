@@ -78,6 +78,28 @@ class Transition:
     #: Which machine stepped: ``"flow"`` (a sign-in) or ``"tokens"`` (the token lifecycle).
     machine: str = "flow"
 
+    @classmethod
+    def of(
+        cls,
+        now: float,
+        before: FlowState | TokenState | None,
+        event: object,
+        after: FlowState | TokenState,
+        effects: tuple[object, ...],
+        reply: int | None = None,
+        machine: str = "flow",
+    ) -> Transition:
+        """The transition a machine's step made, named: its input's and effects' class names."""
+        return cls(
+            now=now,
+            before=before,
+            input=type(event).__name__,
+            after=after,
+            effects=tuple(type(effect).__name__ for effect in effects),
+            reply=reply,
+            machine=machine,
+        )
+
 
 Observer = Callable[[Transition], None]
 
@@ -106,16 +128,9 @@ class Driver:
         result = step(flow, event, config=self.config, now=now)
         observe = self._observe
         if observe is not None:
-            observe(
-                Transition(
-                    now=now,
-                    before=None if flow is None else flow.state,
-                    input=type(event).__name__,
-                    after=result.flow.state,
-                    effects=tuple(type(effect).__name__ for effect in result.effects),
-                    reply=None if result.reply is None else result.reply.status,
-                )
-            )
+            reply = None if result.reply is None else result.reply.status
+            before = None if flow is None else flow.state
+            observe(Transition.of(now, before, event, result.flow.state, result.effects, reply))
         return result
 
     def _start(

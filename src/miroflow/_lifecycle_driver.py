@@ -111,16 +111,9 @@ class TokenDriver:
         result = step_tokens(call, event, config=self.config, now=now)
         observe = self._observe
         if observe is not None:
-            observe(
-                Transition(
-                    now=now,
-                    before=None if call is None else call.state,
-                    input=type(event).__name__,
-                    after=result.call.state,
-                    effects=tuple(type(effect).__name__ for effect in result.effects),
-                    machine="tokens",
-                )
-            )
+            before = None if call is None else call.state
+            after = result.call.state
+            observe(Transition.of(now, before, event, after, result.effects, machine="tokens"))
         return result
 
     def valid_tokens(self, user_id: str, team_id: str, *, force: bool = False) -> Procedure:

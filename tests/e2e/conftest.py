@@ -1,11 +1,9 @@
-"""What the end-to-end tests share: app processes served on loopback, started and stopped;
-headless Debian chromium driven by Playwright (never a downloaded browser). Without either,
-the browser tests skip with the reason, or fail under MIROFLOW_REQUIRE_SERVICES=1 (as in CI)."""
+"""What the end-to-end tests share: app processes served on loopback, started and stopped.
+(The chromium fixtures, ``chromium`` and ``page``, are the whole suite's: tests/conftest.py.)"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,63 +11,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 _READY_WITHIN = 30.0
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip, unless the browser tests are required (CI): then fail, never skip."""
-    if os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"MIROFLOW_REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(reason)
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        _unavailable("Debian's chromium is not installed (make test installs it where it can).")
-    return path
-
-
-def _playwright_api() -> Any:
-    try:
-        import playwright.sync_api as api
-    except ImportError as error:
-        _unavailable(f"Playwright is not importable ({error}); it comes with '.[dev]'.")
-    return api
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Debian chromium, driven by Playwright. Each ``browser.new_context()`` is
-    another browser as far as a site can tell: its own cookies, nothing shared."""
-    playwright_api = _playwright_api()
-    executable = _chromium()
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Any:
-    """A fresh page in a browser context of its own."""
-    return browser.new_context().new_page()
 
 Process = subprocess.Popen[bytes]
 Spawn = Callable[[list[str], int, Mapping[str, str]], AbstractContextManager[Process]]

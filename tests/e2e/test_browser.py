@@ -144,7 +144,7 @@ def _error_page(response: Any) -> str:
 
 
 def test_another_browser_at_the_callback_gets_an_error_and_the_owner_still_signs_in(
-    app_and_simulator: tuple[str, App, Simulator], browser: Any, page: Any
+    app_and_simulator: tuple[str, App, Simulator], chromium: Any, page: Any
 ) -> None:
     app_url, app, simulator = app_and_simulator
     # Miro sends the first browser to the callback, but the browser does not get there yet
@@ -166,7 +166,7 @@ def test_another_browser_at_the_callback_gets_an_error_and_the_owner_still_signs
     (callback_url,) = sent_to
     assert callback_url.startswith(f"{app_url}/callback?")
 
-    other = browser.new_context().new_page()
+    other = chromium.new_context().new_page()
     # With no cookie at all, then with a binding of its own from a sign-in it started.
     missing = _error_page(other.goto(callback_url))
     assert "sign-in cookie did not come back" in missing

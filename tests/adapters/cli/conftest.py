@@ -5,13 +5,11 @@ URI is a free loopback port, and a runner that invokes the real command in-proce
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -180,41 +178,3 @@ def stored_tokens(client_id: str) -> miroflow.TokenSet:
 def stored() -> Callable[[str], miroflow.TokenSet]:
     """The one token set stored for an app, as the command's SQLite file holds it."""
     return stored_tokens
-
-
-# --- headless chromium, as tests/e2e/test_browser.py drives it ------------------------------
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip, unless the browser tests are required (CI): then fail, never skip."""
-    if os.environ.get("MIROFLOW_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"MIROFLOW_REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def chromium_page() -> Iterator[Any]:
-    """A page of headless Debian chromium, driven by Playwright (never a downloaded
-    browser); skips with the reason where either is missing (fails under CI)."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        _unavailable("Debian's chromium is not installed (make test installs it where it can).")
-    try:
-        import playwright.sync_api as api
-    except ImportError as error:
-        _unavailable(f"Playwright is not importable ({error}); it comes with '.[dev]'.")
-    with api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            yield browser.new_context().new_page()
-        finally:
-            browser.close()

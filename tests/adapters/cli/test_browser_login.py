@@ -50,7 +50,7 @@ def _read_link(process: subprocess.Popen[str]) -> str:
 
 
 def test_a_person_signs_in_with_the_command_in_chromium(
-    miro: Simulator, chromium_page: Any, tmp_path: Path
+    miro: Simulator, page: Any, tmp_path: Path
 ) -> None:
     env = _environment(miro, tmp_path)
     process = subprocess.Popen(
@@ -63,11 +63,11 @@ def test_a_person_signs_in_with_the_command_in_chromium(
     try:
         link = _read_link(process)
         assert link.startswith(f"{miro.base_url}/oauth/authorize?")
-        chromium_page.goto(link)
-        chromium_page.get_by_role("button", name="Install & authorize").click()
+        page.goto(link)
+        page.get_by_role("button", name="Install & authorize").click()
         (app,) = miro.apps.values()
-        chromium_page.wait_for_url(f"{app.redirect_uris[0]}?*")  # the command's own page
-        assert chromium_page.locator("h1").inner_text() == "Signed in to Miro"
+        page.wait_for_url(f"{app.redirect_uris[0]}?*")  # the command's own page
+        assert page.locator("h1").inner_text() == "Signed in to Miro"
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
