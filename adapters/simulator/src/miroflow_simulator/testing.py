@@ -329,6 +329,44 @@ class WebAdapterConformance:
         text = _is_error_page(replayed, 409)
         assert "already completed" in text
 
+    def test_hostile_callbacks_are_refused_before_any_token_request(
+        self, site: Site, browser: Browser, other_browser: Browser
+    ) -> None:
+        """RFC 6749 §4.1.2 and §10, RFC 9700 §4: each parameter missing, empty, duplicated,
+        oversized, mis-encoded or not ASCII; a forged denial from another browser. Each is a
+        400 page, no token request is made, and the owner still finishes afterwards."""
+        back = browser.to_miro()
+        params = dict(parse_qsl(urlsplit(back).query))
+        code, state = params["code"], params["state"]
+        base = site.at(site.config.callback_path)
+        hostile = [
+            f"state={state}",
+            f"code={code}",
+            f"code=&state={state}",
+            f"code={code}&state=",
+            f"code={code}&code={code}&state={state}",
+            f"code={code}&state={state}&state={state}",
+            f"code={'x' * 5000}&state={state}",
+            f"code={code}&state={'A' * 2000}",
+            f"code=%ZZ&state={state}",
+            f"code=%C3%28&state={state}",
+            f"code=caf%C3%A9&state={state}",
+            f"code=a%00b&state={state}",
+            f"code={code}&error=access_denied&state={state}",
+            f"code={code}&state={state}&team_id=abc",
+            f"code={code}&state={state}&client_id=%2B1",
+            f"error=access%20denied&state={state}",
+        ]
+        for query in hostile:
+            answer = browser.get(f"{base}?{query}")
+            _is_error_page(answer, 400)
+            assert "<script" not in answer.text
+        forged = other_browser.get(f"{base}?error=access_denied&state={state}")
+        _is_error_page(forged, 400)
+        assert site.simulator.token_requests() == ()
+        assert browser.get(back).status_code == 303
+        assert len(site.simulator.token_requests("authorization_code")) == 1
+
     def test_a_bare_callback_is_a_plain_400(self, site: Site, browser: Browser) -> None:
         text = _is_error_page(browser.get(site.at(site.config.callback_path)), 400)
         assert "neither a code nor an error" in text
