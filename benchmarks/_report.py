@@ -339,9 +339,12 @@ def write(root: str, document: dict[str, Any], sections: dict[str, list[bench.Ro
     lines += [
         "",
         "The raw client runs the same compare-and-set as the store, as one statement or "
-        "script (see `benchmarks/_stores.py`); miroflow's store also opens an explicit "
-        "transaction (SQLite `BEGIN IMMEDIATE`), decodes the record into a `Flow` and goes "
-        "through its port. One client, one connection, claims in sequence.",
+        "script (see `benchmarks/_stores.py`). miroflow's PostgreSQL and Redis stores send "
+        "that one statement or script too (PostgreSQL in autocommit, as the raw client); its "
+        "SQLite store runs it inside `BEGIN IMMEDIATE` ... `COMMIT` (in-process, so no round "
+        "trips: the record is decoded before the commit). Each store also decodes the record "
+        "into a `Flow` and goes through its port. One client, one connection, claims in "
+        "sequence.",
         "",
         "Where a miroflow claim's time goes (cProfile over "
         f"{sections['stores'][0].others['profiled'] if sections['stores'] else 0} more "
@@ -404,12 +407,12 @@ def write(root: str, document: dict[str, Any], sections: dict[str, list[bench.Ro
         "costs are timed at the end of the run, minutes after the rows: on this host the two "
         "can differ by the machine's drift.)",
         "",
-        "The store claims: miroflow's SQLite and PostgreSQL stores wrap the compare-and-set in "
-        "an explicit transaction, so a claim sends several statements where the raw client "
-        "sends one (counted in the store section above): each is a round trip to PostgreSQL, "
-        "while on SQLite the commit's fsync dominates both sides (p99s in milliseconds, a wide "
-        "spread). Redis gets one script call on both sides, so its gap is Python around the "
-        "same call: the record decoded into a `Flow`, the store's own code.",
+        "The store claims: a won claim sends one statement or script in every store, as the "
+        "raw client does (counted in the store section above), so the gap is Python around "
+        "the same call, mostly the record decoded into a `Flow` (`loads_flow`: json and "
+        "cattrs, the core's), which costs about twice as much right after the claim's I/O as "
+        "in a tight loop; on SQLite the commit's fsync dominates both sides (p99s in "
+        "milliseconds, a wide spread).",
         "",
         "What limits it is the design the lead owns (frozen, slotted, kw_only attrs values; a "
         "pure machine that returns new values and effects for every step, run twice per "
@@ -418,9 +421,8 @@ def write(root: str, document: dict[str, Any], sections: dict[str, list[bench.Ro
         "twice, and two `Step`s); a direct constructor call rather than `attrs.evolve` on hot "
         "transitions (evolve costs more than building the value afresh); a leaner class for "
         "hot values (a plain slotted class costs a fraction of a frozen attrs one, above). "
-        "For the stores: whether a won claim could be the one autocommit "
-        "`UPDATE ... RETURNING` the raw client sends (atomic on its own), with only a lost "
-        "claim paying for the transaction its follow-up read is in.",
+        "For the stores: a cheaper `loads_flow` (a hand-written structure hook for `Flow` "
+        "rather than cattrs' generic one), the one cost every store adds to the raw call.",
         "",
         "## Not done",
         "",

@@ -3,6 +3,7 @@ all in one run; prints the tables (and with --report writes BENCHMARKS.md and it
 
     make bench        # .venv-bench/bin/python benchmarks/run.py --services --report .
     .venv/bin/python benchmarks/run.py --quick --json out.json [--services]
+    .venv-bench/bin/python benchmarks/run.py --only stores --services   # the store claims
 
 The floor (``_floor.py``) does the same work with the stdlib and no safety beyond the
 essentials: about the fastest a Python implementation can be. See benchmarks/README.md for
@@ -353,7 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also Redis and PostgreSQL (skipped when unreachable)")
     parser.add_argument("--report", metavar="DIR",
                         help="write DIR/BENCHMARKS.md and its plots (needs matplotlib)")
+    parser.add_argument("--only", choices=["stores"],
+                        help="run one section and print it (no --report: the report needs "
+                             "every section)")
     args = parser.parse_args(argv)
+    if args.only == "stores":
+        if args.report:
+            parser.error("--report needs every section; run without --only")
+        return stores_only(QUICK if args.quick else FULL, args.services, args.json)
     sizes = QUICK if args.quick else FULL
     notes: list[str] = []
     began = time.perf_counter()
@@ -408,6 +416,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         import _report
 
         _report.write(args.report, document, sections, command=_command(argv))
+    return 0
+
+
+def stores_only(sizes: Sizes, services: bool, json_path: str | None) -> int:
+    """Only the store claims beside the raw client (and where a claim's time goes)."""
+    notes: list[str] = []
+    scratch = "/dev/shm" if sizes.sqlite_on_tmpfs else None
+    with tempfile.TemporaryDirectory(prefix="miroflow-bench-", dir=scratch) as directory:
+        rows = _store_rows.store_claims(sizes, notes, directory, services)
+    print(table(rows))
+    for row in rows:
+        print(f"{row.name}: raw p50/p99 {row.others['raw_p50_us']:.0f}/"
+              f"{row.others['raw_p99_us']:.0f} µs, miroflow "
+              f"{row.others['miroflow_p50_us']:.0f}/{row.others['miroflow_p99_us']:.0f} µs; "
+              + ", ".join(f"{name} {share:.0%}" if share else name
+                          for name, share in row.others["profile"]))
+    for note in notes:
+        print(f"- {note}")
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as file:
+            json.dump({"rows": [dataclasses.asdict(row) for row in rows], "notes": notes},
+                      file, indent=2, ensure_ascii=False)
     return 0
 
 

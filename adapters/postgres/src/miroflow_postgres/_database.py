@@ -19,7 +19,9 @@ from ._sql import Program, Statements, errors
 __all__ = ["AsyncDatabase", "CommitHook", "Database"]
 
 T = TypeVar("T")
-#: A test seam, called with the connection inside every transaction right before COMMIT.
+#: A test seam, called with the connection inside every transaction right before COMMIT
+#: (for a program run outside a transaction: right before its first statement, which is
+#: also its commit).
 CommitHook = Callable[[Any], Any]
 
 
@@ -60,11 +62,16 @@ class Database:
         if self._owned:
             self.pool.close()
 
-    def run(self, program: Program[T]) -> T:
-        """Run the program in one transaction."""
+    def run(self, program: Program[T], *, single: bool = False) -> T:
+        """Run the program in one transaction; a ``single`` one (``_sql.SINGLE``: every write
+        one statement, atomic on its own) on an autocommit connection runs without."""
         if not self._ready:
             self._set_up()
         with errors(self.where), self.pool.connection() as connection:
+            if single and connection.autocommit:
+                if self._before_commit is not None:
+                    self._before_commit(connection)
+                return _drive(connection, program)
             with connection.transaction():
                 result = _drive(connection, program)
                 if self._before_commit is not None:
@@ -134,17 +141,24 @@ class AsyncDatabase:
         if self._pool is not None and isinstance(self._given, str):
             await self._pool.close()
 
-    async def run(self, program: Program[T]) -> T:
+    async def run(self, program: Program[T], *, single: bool = False) -> T:
         pool = self._pool if self._ready and self._pool is not None else await self._set_up()
         with errors(self.where):
-            async with pool.connection() as connection, connection.transaction():
-                result = await _drive_async(connection, program)
-                if self._before_commit is not None:
-                    closed = self._before_commit(connection)
-                    if inspect.isawaitable(closed):
-                        await closed
+            async with pool.connection() as connection:
+                if single and connection.autocommit:
+                    await self._seam(connection)
+                    return await _drive_async(connection, program)
+                async with connection.transaction():
+                    result = await _drive_async(connection, program)
+                    await self._seam(connection)
             _check_committed(connection)
             return result
+
+    async def _seam(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        if self._before_commit is not None:
+            closed = self._before_commit(connection)
+            if inspect.isawaitable(closed):
+                await closed
 
     async def _set_up(self) -> psycopg_pool.AsyncConnectionPool:
         async with self._lock:

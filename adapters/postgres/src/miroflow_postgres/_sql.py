@@ -2,13 +2,21 @@
 
 Each store operation is a *program*: a generator that yields ``(query, params)`` steps and
 receives each step's rows, then returns the answer (or raises). The sync and async databases
-only run programs, inside one transaction, so no store logic exists twice.
+only run programs, inside one transaction, so no store logic exists twice. A program whose
+every write is one statement, atomic on its own (``SINGLE``: a claim, a save that does not
+sweep), runs outside a transaction on an autocommit connection instead: each statement
+commits by itself, so a won claim costs one round trip, as the bare ``UPDATE`` does, not
+three (``BEGIN``, the statement, ``COMMIT``).
 
 Concurrency: a claim is one ``UPDATE … RETURNING`` whose WHERE clause only matches an
 unclaimed flow with the presented binding hash. PostgreSQL locks the row; a concurrent claim
 waits, then re-checks the WHERE clause against the committed row and matches nothing. Only
-after losing does a program read the row (in READ COMMITTED, that read sees the winner's
-commit) and return it for the caller to judge: the store decides nothing.
+after losing does a program read the row (a later statement, so it sees the winner's commit,
+as it did inside a READ COMMITTED transaction) and return it for the caller to judge: the
+store decides nothing. A won record this miroflow cannot read (a newer one wrote it, or it is
+corrupt) is given back: one more statement clears the claim it made, then ``RecordError`` is
+raised, so the flow is left unclaimed as if the claim had been rolled back (in between, for
+those few microseconds, a concurrent claim of it finds it claimed).
 
 Token rows a version 1 schema held wait under the client id ``''`` (see ``_schema.py``). An
 app's first ``get`` or ``put`` for that user and team adopts such a row: it locks it
@@ -75,28 +83,33 @@ Rows: TypeAlias = list[tuple[Any, ...]]
 Step: TypeAlias = tuple[sql.SQL | sql.Composed, Sequence[Any] | None]
 Program: TypeAlias = Generator[Step, Rows, T]
 
+#: Programs whose every write is one statement, atomic on its own: run outside a transaction.
+SINGLE = True
+
 
 @attrs.frozen
 class Statements:
-    """Every statement, with the schema's name quoted into it."""
+    """Every statement, with the schema's name quoted into it once, here: a ``Composed``
+    would be walked and rendered again on every call."""
 
     schema: str
-    save: sql.Composed
-    claim: sql.Composed
-    read_flow: sql.Composed
-    sweep: sql.Composed
-    get_tokens: sql.Composed
-    lock_legacy: sql.Composed
-    adopt: sql.Composed
-    drop_legacy: sql.Composed
-    upsert_tokens: sql.Composed
-    insert_tokens: sql.Composed
-    update_tokens: sql.Composed
-    token_version: sql.Composed
-    delete_tokens: sql.Composed
-    forget_leases: sql.Composed
-    lease: sql.Composed
-    release: sql.Composed
+    save: sql.SQL
+    claim: sql.SQL
+    unclaim: sql.SQL
+    read_flow: sql.SQL
+    sweep: sql.SQL
+    get_tokens: sql.SQL
+    lock_legacy: sql.SQL
+    adopt: sql.SQL
+    drop_legacy: sql.SQL
+    upsert_tokens: sql.SQL
+    insert_tokens: sql.SQL
+    update_tokens: sql.SQL
+    token_version: sql.SQL
+    delete_tokens: sql.SQL
+    forget_leases: sql.SQL
+    lease: sql.SQL
+    release: sql.SQL
 
     @classmethod
     def for_schema(cls, schema: str) -> Statements:
@@ -107,8 +120,10 @@ class Statements:
             "key": sql.SQL("client_id = %s AND user_id = %s AND team_id = %s"),
         }
 
-        def q(text: str) -> sql.Composed:
-            return sql.SQL(text).format(**names)
+        def q(text: str) -> sql.SQL:
+            # Identifiers quote the same for any connection; the text is encoded per
+            # connection when sent.
+            return sql.SQL(sql.SQL(text).format(**names).as_string(None))
 
         return cls(
             schema=schema,
@@ -122,6 +137,12 @@ class Statements:
             claim=q(
                 "UPDATE {flows} SET claimed = true WHERE state_hash = %s AND NOT claimed"
                 " AND binding_hash = %s RETURNING record"
+            ),
+            # Gives back a claim whose record could not be read; the record must be the one
+            # claimed (a flow saved again under the same hash since is not touched).
+            unclaim=q(
+                "UPDATE {flows} SET claimed = false WHERE state_hash = %s AND claimed"
+                " AND record = %s"
             ),
             read_flow=q("SELECT record FROM {flows} WHERE state_hash = %s"),
             # The forget_at index makes this O(forgotten), never O(live).
@@ -182,9 +203,15 @@ def save(s: Statements, flow: Flow, *, sweep_now: float | None) -> Program[None]
 
 
 def claim(s: Statements, state_hash: bytes, binding_hash: bytes | None) -> Program[ClaimResult]:
+    """Run ``SINGLE``: the claim commits with its statement."""
     won = yield s.claim, (state_hash, binding_hash)
     if won:
-        return loads_flow(won[0][0]), True
+        try:
+            return loads_flow(won[0][0]), True
+        except Exception:
+            # Not readable here (RecordError): give the claim back, as a rollback would.
+            yield s.unclaim, (state_hash, won[0][0])
+            raise
     rows = yield s.read_flow, (state_hash,)
     return (loads_flow(rows[0][0]) if rows else None), False
 

@@ -39,8 +39,10 @@ class PostgresFlowStore:
 
     Every flow stays, claimed or not, until ``flow.forget_at``, so a late callback hears
     "expired" or "already used" rather than "unknown"; ``sweep`` (also run every few hundred
-    saves) forgets them after that. ``before_commit``
-    is a test seam, called with the connection inside every transaction right before COMMIT.
+    saves) forgets them after that. A claim, and a save, is one autocommit statement (on
+    the pool's connections, which are autocommit; a pool passed in whose connections are not
+    runs them in a transaction). ``before_commit`` is a test seam, called with the connection
+    inside every transaction right before COMMIT (before a lone statement: right before it).
     """
 
     def __init__(
@@ -62,10 +64,15 @@ class PostgresFlowStore:
 
     def save(self, flow: Flow) -> None:
         sweep_now = self._saves.sweep_now(flow)
-        self._db.run(_sql.save(self._db.statements, flow, sweep_now=sweep_now))
+        # One statement, atomic on its own, unless this save also sweeps.
+        self._db.run(
+            _sql.save(self._db.statements, flow, sweep_now=sweep_now), single=sweep_now is None
+        )
 
     def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
-        return self._db.run(_sql.claim(self._db.statements, state_hash, binding_hash))
+        return self._db.run(
+            _sql.claim(self._db.statements, state_hash, binding_hash), single=_sql.SINGLE
+        )
 
     def sweep(self, now: float) -> int:
         """Forget every flow whose ``forget_at`` is at or before ``now``; returns how many."""
@@ -141,10 +148,14 @@ class AsyncPostgresFlowStore:
 
     async def save(self, flow: Flow) -> None:
         sweep_now = self._saves.sweep_now(flow)
-        await self._db.run(_sql.save(self._db.statements, flow, sweep_now=sweep_now))
+        await self._db.run(
+            _sql.save(self._db.statements, flow, sweep_now=sweep_now), single=sweep_now is None
+        )
 
     async def claim(self, state_hash: bytes, binding_hash: bytes | None) -> ClaimResult:
-        return await self._db.run(_sql.claim(self._db.statements, state_hash, binding_hash))
+        return await self._db.run(
+            _sql.claim(self._db.statements, state_hash, binding_hash), single=_sql.SINGLE
+        )
 
     async def sweep(self, now: float) -> int:
         return await self._db.run(_sql.sweep(self._db.statements, now))

@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
+from redis.exceptions import RedisError
 
 from miroflow import ClaimResult, Flow, StoredTokens, TokenKey, TokenSet
 
 from . import _logic
 from ._layout import SCRIPTS, Keys
-from ._logic import Plan, errors
+from ._logic import Plan, failure
 
 __all__ = ["AsyncRedisFlowStore", "AsyncRedisTokenStore", "RedisFlowStore", "RedisTokenStore"]
 
@@ -79,8 +80,10 @@ class _SyncBase:
             except StopIteration as done:
                 result: T = done.value
                 return result
-            with errors(r.where):
+            try:
                 reply = r.scripts[call.script](keys=call.keys, args=call.args)
+            except RedisError as exc:
+                raise failure(exc, r.where) from None
 
     def close(self) -> None:
         """Close the client if the store made it (from a URL); a client passed in is yours."""
@@ -113,8 +116,10 @@ class _AsyncBase:
             except StopIteration as done:
                 result: T = done.value
                 return result
-            with errors(r.where):
+            try:
                 reply = await r.scripts[call.script](keys=call.keys, args=call.args)
+            except RedisError as exc:
+                raise failure(exc, r.where) from None
 
     async def aclose(self) -> None:
         """Close the client if the store made it (from a URL); a client passed in is yours."""
