@@ -5,20 +5,17 @@ a clear error when no session middleware is there."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
-from miroflow_simulator.testing import Browser, Site, WebAdapterConformance
+from miroflow_simulator.testing import Browser, Site, WebAdapterConformance, serving_asgi
 from miroflow_sqlite import AsyncSQLiteFlowStore, AsyncSQLiteTokenStore
 from miroflow_starlette import IsSignedIn, Miroflow, OnSignedIn, RenderError
 from miroflow_urllib import AsyncUrllibTransport
@@ -46,27 +43,6 @@ def _who(tokens: miroflow.TokenSet | None) -> str:
     if tokens is None:
         return "Not signed in"
     return f"Signed in as user {tokens.user_id} in team {tokens.team_id}"
-
-
-@contextmanager
-def uvicorn_serving(app: Any, url: str) -> Iterator[None]:
-    """``app`` under uvicorn on the host and port of ``url``, in a thread, until exit."""
-    parts = urlsplit(url)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=parts.hostname or "", port=parts.port or 80, log_config=None,
-                       lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # polled, with a bounded deadline
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.005)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def fastapi_app(
@@ -108,7 +84,7 @@ class TestFastAPI(WebAdapterConformance):
     def serve(
         self, config: miroflow.ClientConfig, *, clock: Callable[[], float], database: Path
     ) -> Iterator[None]:
-        with uvicorn_serving(fastapi_app(_client(config, clock, database)), config.redirect_uri):
+        with serving_asgi(fastapi_app(_client(config, clock, database)), config.redirect_uri):
             yield
 
 
@@ -117,7 +93,7 @@ class TestStarlette(WebAdapterConformance):
     def serve(
         self, config: miroflow.ClientConfig, *, clock: Callable[[], float], database: Path
     ) -> Iterator[None]:
-        with uvicorn_serving(starlette_app(_client(config, clock, database)), config.redirect_uri):
+        with serving_asgi(starlette_app(_client(config, clock, database)), config.redirect_uri):
             yield
 
 
@@ -149,7 +125,7 @@ class TestHooks(WebAdapterConformance):
             )
 
         app = fastapi_app(_client(config, clock, database), welcome, own_page, ours)
-        with uvicorn_serving(app, config.redirect_uri):
+        with serving_asgi(app, config.redirect_uri):
             yield
 
     # The suite's tests assume the default pages; here the hooks' own are checked instead.
@@ -182,7 +158,7 @@ def test_without_session_middleware_no_flow_starts_and_the_log_says_what_to_add(
         uri = f"http://127.0.0.1:{free_port()}/miro/callback"
         config = simulator.client_config(simulator.register_app([uri]))
         app = starlette_app(_client(config, simulator.now, tmp_path / "db"), sessions=False)
-        with uvicorn_serving(app, uri):
+        with serving_asgi(app, uri):
             site = Site(url=uri.removesuffix("/miro/callback"), config=config, simulator=simulator)
             browser = Browser(site)
             # uvicorn's loggers stop propagating once any uvicorn config (the simulator's) ran.

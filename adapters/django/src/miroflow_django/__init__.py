@@ -3,16 +3,26 @@
 ``path("", include("miroflow_django.urls"))`` adds the login and callback views; the
 ``MIROFLOW`` setting names the client and the hooks (README.md). Translation only: the client
 decides, and its ``Answer`` is sent as it renders. Nothing reads the settings at import.
+
+Sync views for a ``miroflow.Client``, async views (``alogin``, ``acallback``) for an
+``AsyncClient``, written once: a view is a generator of steps (a call: the client's, a hook's,
+the session read) that a sync or an async runner carries out, as the core's clients run its
+procedures. Each runner calls a step of the other kind the way Django calls a middleware of
+the other kind: ``async_to_sync`` in a sync view, ``sync_to_async`` (Django's thread for sync
+code, where the ORM and the session's store may be used) in an async view.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Generator
+from functools import partial
+from typing import Any, TypeAlias, TypeVar
 
 import attrs
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
@@ -20,24 +30,22 @@ from django.utils.module_loading import import_string
 
 import miroflow
 
-if TYPE_CHECKING:
-    from django.contrib.sessions.backends.base import SessionBase
-
-__all__ = ["SESSION_KEY", "ErrorHook", "SignedInHook", "callback", "current_tokens"]
-__all__ += ["get_client", "login", "remember", "respond"]
+__all__ = ["SESSION_KEY", "ErrorHook", "SignedInHook", "acallback", "acurrent_tokens", "alogin"]
+__all__ += ["callback", "current_tokens", "get_client", "login", "remember", "respond"]
 
 #: Where the default ``ON_SIGNED_IN`` keeps who signed in: ``{"user_id": ..., "team_id": ...}``.
 SESSION_KEY = "miroflow"
-SignedInHook = Callable[[HttpRequest, miroflow.TokenSet], HttpResponse | None]
-ErrorHook = Callable[[HttpRequest, miroflow.Answer], HttpResponse]
-_WHO = ("user_id", "team_id")
+_T = TypeVar("_T")
+_MaybeAsync: TypeAlias = _T | Awaitable[_T]
+#: A hook is a plain function or an ``async def`` one, with either client.
+SignedInHook = Callable[[HttpRequest, miroflow.TokenSet], _MaybeAsync[HttpResponse | None]]
+ErrorHook = Callable[[HttpRequest, miroflow.Answer], _MaybeAsync[HttpResponse]]
+_Client = miroflow.Client | miroflow.AsyncClient
+# What a view does, written once: it yields ``(function, *arguments)`` and gets the result.
+_Steps = Generator[tuple[Any, ...], Any, _T]
 _KEYS = ["CLIENT", "ON_SIGNED_IN", "RENDER_ERROR"]
 # From the class's attrs fields, not its __init__'s signature (which a wrapper may hide).
-_FIELDS = [
-    (field.alias or field.name).upper()
-    for field in attrs.fields(miroflow.ClientConfig)
-    if field.init
-]
+_FIELDS = [(f.alias or f.name).upper() for f in attrs.fields(miroflow.ClientConfig) if f.init]
 
 
 def respond(request: HttpRequest, answer: miroflow.Answer) -> HttpResponse:
@@ -55,28 +63,25 @@ def respond(request: HttpRequest, answer: miroflow.Answer) -> HttpResponse:
 
 
 def _session(request: HttpRequest) -> SessionBase:
-    session: SessionBase | None = getattr(request, "session", None)
-    if session is None:
+    if not hasattr(request, "session"):
         raise ImproperlyConfigured(
             "miroflow_django keeps who signed in in request.session: add 'django.contrib."
             "sessions.middleware.SessionMiddleware' to MIDDLEWARE, or set MIROFLOW['ON_SIGNED_IN']."
         )
-    return session
+    return request.session
 
 
 def remember(request: HttpRequest, tokens: miroflow.TokenSet) -> None:
     """The default ``ON_SIGNED_IN``: who signed in, in ``request.session`` under a new session
     key (as ``django.contrib.auth.login`` does: no session fixation)."""
-    session = _session(request)
-    session.cycle_key()
-    session[SESSION_KEY] = {"user_id": tokens.user_id, "team_id": tokens.team_id}
+    _session(request).cycle_key()
+    request.session[SESSION_KEY] = {"user_id": tokens.user_id, "team_id": tokens.team_id}
 
 
 def _identity(request: HttpRequest) -> tuple[str, str] | None:
-    who = _session(request).get(SESSION_KEY)
-    if isinstance(who, dict) and all(isinstance(who.get(key), str) for key in _WHO):
-        return who["user_id"], who["team_id"]
-    return None
+    who: Any = _session(request).get(SESSION_KEY)
+    ok = isinstance(who, dict) and all(isinstance(who.get(k), str) for k in ("user_id", "team_id"))
+    return (who["user_id"], who["team_id"]) if ok else None
 
 
 def _named(options: dict[str, Any], key: str, default: Any = None) -> Any:
@@ -87,7 +92,7 @@ def _named(options: dict[str, Any], key: str, default: Any = None) -> Any:
         raise ImproperlyConfigured(f"MIROFLOW[{key!r}]: {error}") from None
 
 
-def _load() -> tuple[miroflow.Client, SignedInHook, ErrorHook]:
+def _load() -> tuple[_Client, SignedInHook, ErrorHook]:
     options = dict(getattr(settings, "MIROFLOW", None) or {})
     unknown = ", ".join(repr(key) for key in sorted(set(options) - {*_KEYS, *_FIELDS}))
     if unknown:
@@ -99,10 +104,10 @@ def _load() -> tuple[miroflow.Client, SignedInHook, ErrorHook]:
     client = _named(options, "CLIENT")
     if client is None:
         raise ImproperlyConfigured(
-            "MIROFLOW['CLIENT'] is not set: set it to a miroflow.Client, a function of a "
-            "ClientConfig returning one, or the dotted path of either."
+            "MIROFLOW['CLIENT'] is not set: set it to a miroflow.Client or AsyncClient, a "
+            "function of a ClientConfig returning one, or the dotted path of either."
         )
-    if not isinstance(client, miroflow.Client):
+    if not isinstance(client, _Client):
         try:  # the settings win; the environment (MIRO_CLIENT_ID, ...) fills in the rest
             config = miroflow.ClientConfig.from_env(**{k.lower(): v for k, v in options.items()})
         except miroflow.ConfigError as error:
@@ -110,16 +115,16 @@ def _load() -> tuple[miroflow.Client, SignedInHook, ErrorHook]:
         client = client(config)
     elif options:
         raise ImproperlyConfigured(f"MIROFLOW['CLIENT'] is a client: {', '.join(options)} unused.")
-    if not isinstance(client, miroflow.Client):
-        raise ImproperlyConfigured(f"MIROFLOW['CLIENT'] gave a {type(client).__name__}, no Client.")
+    if not isinstance(client, _Client):
+        raise ImproperlyConfigured(f"MIROFLOW['CLIENT'] gave a {type(client).__name__}, no client.")
     return client, *hooks
 
 
 _lock = threading.Lock()
-_loaded: list[tuple[miroflow.Client, SignedInHook, ErrorHook]] = []
+_loaded: list[tuple[_Client, SignedInHook, ErrorHook]] = []
 
 
-def _setup() -> tuple[miroflow.Client, SignedInHook, ErrorHook]:
+def _setup() -> tuple[_Client, SignedInHook, ErrorHook]:
     with _lock:  # built once, even when the first requests come in together
         if not _loaded:
             _loaded.append(_load())
@@ -134,39 +139,79 @@ def _reset(*, setting: str, **_: object) -> None:
 setting_changed.connect(_reset)
 
 
-def get_client() -> miroflow.Client:
+def get_client() -> miroflow.Client | miroflow.AsyncClient:
     """The client ``MIROFLOW['CLIENT']`` names, built on first use."""
     return _setup()[0]
 
 
-def _inputs(request: HttpRequest) -> tuple[miroflow.Client, str, str | None]:
-    client = get_client()  # QUERY_STRING: the raw query as received, under WSGI and ASGI
-    return client, request.META.get("QUERY_STRING", ""), request.COOKIES.get(client.cookie_name)
+def _run(steps: _Steps[_T], result: Any = None) -> _T:
+    """Carry ``steps`` out in a sync view, one call at a time (a view makes 3 at most)."""
+    try:
+        function, *arguments = steps.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    if iscoroutinefunction(function):
+        function = async_to_sync(function)
+    return _run(steps, function(*arguments))
 
 
-def _send(request: HttpRequest, answer: miroflow.Answer) -> HttpResponse:
-    _, on_signed_in, render_error = _setup()
+async def _arun(steps: _Steps[_T], result: Any = None) -> _T:
+    """Carry ``steps`` out in an async view."""
+    try:
+        function, *arguments = steps.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    if not iscoroutinefunction(function):
+        function = sync_to_async(function)
+    return await _arun(steps, await function(*arguments))
+
+
+def _view(request: HttpRequest, start: str) -> _Steps[HttpResponse]:
+    client, on_signed_in, render_error = _setup()
+    # QUERY_STRING: the raw query as received, under WSGI and ASGI.
+    query, cookie = request.META.get("QUERY_STRING", ""), request.COOKIES.get(client.cookie_name)
+    answer: miroflow.Answer = yield partial(getattr(client, start), binding_cookie=cookie), query
     if answer.tokens is not None:
-        return on_signed_in(request, answer.tokens) or respond(request, answer)
-    if answer.continue_to is not None and _identity(request) is not None:
+        # The hook's own response, if it gives one.
+        return (yield on_signed_in, request, answer.tokens) or respond(request, answer)
+    if answer.continue_to is not None and (yield _identity, request) is not None:
         # A replayed callback (the back button) from a browser signed in already: go on.
         return respond(request, answer.onward())
-    return render_error(request, answer) if answer.error else respond(request, answer)
+    if answer.error is None or render_error is respond:  # no I/O: called here, no thread
+        return respond(request, answer)
+    return (yield render_error, request, answer)  # type: ignore[no-any-return]
+
+
+def _current(request: HttpRequest) -> _Steps[miroflow.TokenSet | None]:
+    identity = yield _identity, request
+    return None if identity is None else (yield get_client().stored_tokens, *identity)
 
 
 def login(request: HttpRequest) -> HttpResponse:
     """The login view (optional ``?team_id=`` and ``?next=``): a 302 to Miro."""
-    client, query, cookie = _inputs(request)
-    return _send(request, client.login(query, binding_cookie=cookie))
+    return _run(_view(request, "login"))
 
 
 def callback(request: HttpRequest) -> HttpResponse:
     """The redirect URI's view: a 303 to the app's page, or an error page saying why."""
-    client, query, cookie = _inputs(request)
-    return _send(request, client.handle_callback(query, binding_cookie=cookie))
+    return _run(_view(request, "handle_callback"))
 
 
 def current_tokens(request: HttpRequest) -> miroflow.TokenSet | None:
     """The stored tokens of the user and team signed in in ``request.session``, or None."""
-    identity = _identity(request)
-    return None if identity is None else get_client().stored_tokens(*identity)
+    return _run(_current(request))
+
+
+async def alogin(request: HttpRequest) -> HttpResponse:
+    """``login`` as an async view, for an ``AsyncClient`` (``urls`` picks it for one)."""
+    return await _arun(_view(request, "login"))
+
+
+async def acallback(request: HttpRequest) -> HttpResponse:
+    """``callback`` as an async view, for an ``AsyncClient`` (``urls`` picks it for one)."""
+    return await _arun(_view(request, "handle_callback"))
+
+
+async def acurrent_tokens(request: HttpRequest) -> miroflow.TokenSet | None:
+    """``current_tokens`` for async views: ``await acurrent_tokens(request)``."""
+    return await _arun(_current(request))

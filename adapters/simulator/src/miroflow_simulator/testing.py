@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,7 @@ import miroflow
 from ._serve import LoopbackServer
 from ._simulator import Simulator
 
-__all__ = ["Browser", "Site", "WebAdapterConformance", "free_port"]
+__all__ = ["Browser", "Site", "WebAdapterConformance", "free_port", "serving_asgi"]
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -57,6 +60,37 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextmanager
+def serving_asgi(app: Any, url: str) -> Iterator[None]:
+    """``app`` (ASGI) under uvicorn on the host and port of ``url``, in a thread, until the
+    context exits; returns once it accepts connections. Its access log is off (a callback's
+    request line holds a code and a state); its errors go to the ``uvicorn.error`` logger."""
+    import uvicorn
+
+    parts = urlsplit(url)
+    config = uvicorn.Config(
+        app,
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 80,
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:  # polled, with a bounded deadline
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start serving on {url}")
+        time.sleep(0.005)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 class _ConsentForm(HTMLParser):
@@ -346,8 +380,8 @@ class WebAdapterConformance:
             f"code={code}&state=",
             f"code={code}&code={code}&state={state}",
             f"code={code}&state={state}&state={state}",
-            f"code={'x' * 5000}&state={state}",
-            f"code={code}&state={'A' * 2000}",
+            f"code={secrets.token_urlsafe(3750)}&state={state}",
+            f"code={code}&state={secrets.token_urlsafe(1500)}",
             f"code=%ZZ&state={state}",
             f"code=%C3%28&state={state}",
             f"code=caf%C3%A9&state={state}",
