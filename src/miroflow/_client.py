@@ -15,10 +15,10 @@ from ._answer import Answer
 from ._config import ClientConfig
 from ._context import TokenContext
 from ._driver import ClaimFlow, Driver, Observer, Procedure
-from ._errors import MiroflowError
+from ._errors import MiroflowError, SignInRequired
 from ._events import RevokeTokens, SaveFlow, SendTokenRequest, StoreTokens
 from ._lifecycle_driver import Procedure as TokenProcedure
-from ._lifecycle_driver import SendApiRequest, TokenDriver
+from ._lifecycle_driver import SendApiRequest, TokenDriver, is_id
 from ._lifecycle_events import (
     DeleteTokens,
     PutTokens,
@@ -190,6 +190,18 @@ class Client(_Base):
         stored = self.tokens.get(self._key(user_id, team_id))
         return None if stored is None else stored.tokens
 
+    def signed_in_tokens(self, user_id: object, team_id: object) -> TokenSet | None:
+        """For a web adapter's "current user": the valid tokens of ``user_id`` in ``team_id``
+        as ``valid_tokens`` gives them (refreshed first when due), or None when that user
+        must sign in (again): nothing stored, Miro refused the refresh, or the ids (from a
+        session) are not Miro's. Miro unreachable is still an error."""
+        if not (is_id(user_id) and is_id(team_id)):
+            return None
+        try:
+            return self.valid_tokens(user_id, team_id)
+        except SignInRequired:
+            return None
+
     def _run(self, procedure: Procedure) -> Answer:
         answer: Answer = self._drive(procedure, self._handlers)
         return answer
@@ -307,6 +319,15 @@ class AsyncClient(_Base):
         """See ``Client.stored_tokens``."""
         stored = await self.tokens.get(self._key(user_id, team_id))
         return None if stored is None else stored.tokens
+
+    async def signed_in_tokens(self, user_id: object, team_id: object) -> TokenSet | None:
+        """See ``Client.signed_in_tokens``."""
+        if not (is_id(user_id) and is_id(team_id)):
+            return None
+        try:
+            return await self.valid_tokens(user_id, team_id)
+        except SignInRequired:
+            return None
 
     async def _run(self, procedure: Procedure) -> Answer:
         answer: Answer = await self._drive(procedure, self._handlers)

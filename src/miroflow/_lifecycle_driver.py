@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Generator
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 
@@ -86,7 +86,8 @@ _HOLDING = frozenset(
 )
 
 
-def _is_id(value: object) -> bool:
+def is_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` can be a Miro user or team ID: a decimal string."""
     return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isdigit()
 
 
@@ -103,7 +104,7 @@ class TokenDriver:
 
     def key(self, user_id: str, team_id: str) -> TokenKey:
         """The store key of this app's tokens for ``user_id`` in ``team_id``."""
-        if not (_is_id(user_id) and _is_id(team_id)):
+        if not (is_id(user_id) and is_id(team_id)):
             raise UsageError("user_id and team_id must be decimal Miro IDs (strings).")
         return TokenKey(client_id=self.config.client_id, user_id=user_id, team_id=team_id)
 

@@ -215,3 +215,28 @@ def test_a_json_error_page_holds_no_markup_and_reads_back_the_same() -> None:
     assert b"<" not in page.body
     assert b"&" not in page.body
     assert "<script>alert(1)</script> &amp;" in json.loads(page.body)["message"]
+
+
+def test_signed_in_tokens_are_valid_ones_or_none_when_the_user_must_sign_in() -> None:
+    app = client()
+    user, team = "3458764517517852417", "3458764517517819000"
+    assert app.signed_in_tokens(user, team) is None  # nothing stored
+    for bad in ((None, team), (user, 7), ("me", team), (user, "")):
+        assert app.signed_in_tokens(*bad) is None  # a session's identity that is no Miro ID
+    sign_in(app)
+    tokens = app.signed_in_tokens(user, team)
+    assert tokens is not None
+    assert tokens == app.stored_tokens(user, team)  # fresh: as stored, nothing sent
+    assert len(app.transport.requests) == 1
+
+
+def test_the_async_client_gives_signed_in_tokens_alike() -> None:
+    app = miroflow.AsyncClient(
+        CONFIG,
+        flows=miroflow.AsyncMemoryFlowStore(),
+        tokens=miroflow.AsyncMemoryTokenStore(),
+        transport=AsyncMiro(),
+        clock=lambda: 1000.0,
+    )
+    assert asyncio.run(app.signed_in_tokens("1", "2")) is None
+    assert asyncio.run(app.signed_in_tokens("x", "2")) is None

@@ -73,13 +73,13 @@ async def _signed_in(request: web.Request) -> bool:
 
 
 async def current_tokens(request: web.Request) -> TokenSet | None:
-    """The stored tokens of the session's signed-in user and team (as stored: the client's
-    ``valid_tokens`` refreshes them), or None when nobody is signed in or the tokens are gone.
+    """The valid tokens of the session's signed-in user and team (refreshed first when due:
+    ``client.signed_in_tokens``), or None when nobody is signed in or they must sign in again.
     Needs aiohttp-session's middleware (``aiohttp_session.setup(app, storage)``)."""
     identity = await _identity(request)
     if identity is None:
         return None
-    return await request.config_dict[CLIENT].stored_tokens(*identity)
+    return await request.config_dict[CLIENT].signed_in_tokens(*identity)
 
 
 def setup(

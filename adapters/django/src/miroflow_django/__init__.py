@@ -184,7 +184,7 @@ def _view(request: HttpRequest, start: str) -> _Steps[HttpResponse]:
 
 def _current(request: HttpRequest) -> _Steps[miroflow.TokenSet | None]:
     identity = yield _identity, request
-    return None if identity is None else (yield get_client().stored_tokens, *identity)
+    return None if identity is None else (yield get_client().signed_in_tokens, *identity)
 
 
 def login(request: HttpRequest) -> HttpResponse:
@@ -198,7 +198,8 @@ def callback(request: HttpRequest) -> HttpResponse:
 
 
 def current_tokens(request: HttpRequest) -> miroflow.TokenSet | None:
-    """The stored tokens of the user and team signed in in ``request.session``, or None."""
+    """The valid tokens (refreshed first when due) of the user and team signed in in
+    ``request.session``, or None when nobody is or they must sign in again."""
     return _run(_current(request))
 
 

@@ -110,13 +110,13 @@ def blueprint(
 
 
 def current_tokens() -> miroflow.TokenSet | None:
-    """The stored tokens of the user and team the session signed in (the default
-    ``on_signed_in``), or None when nobody did or their tokens are gone. Needs a request and
-    an app with the blueprint registered."""
+    """The valid tokens of the user and team the session signed in (the default
+    ``on_signed_in``), refreshed first when due, or None when nobody did or they must sign in
+    again. Needs a request and an app with the blueprint registered."""
     identity = _identity()
     if identity is None:
         return None
     client = flask.current_app.extensions.get(_EXTENSION)
     if not isinstance(client, miroflow.Client):
         raise RuntimeError("current_tokens() needs miroflow_flask.blueprint(...) registered")
-    return client.stored_tokens(*identity)
+    return client.signed_in_tokens(*identity)

@@ -254,6 +254,23 @@ class WebAdapterConformance:
         assert f"Signed in as user {site.simulator.default_user} in team " in page.text
         assert len(site.simulator.token_requests("authorization_code")) == 1
 
+    def test_the_current_tokens_are_refreshed_when_due_and_gone_when_refused(
+        self, site: Site, browser: Browser
+    ) -> None:
+        """The app's page reads the user's tokens through the adapter's current tokens: valid
+        ones, refreshed once they are about to expire; once Miro refuses the refresh (the
+        refresh token outlived its 60 days), nobody is signed in and nothing crashes."""
+        assert browser.sign_in().status_code == 303
+        site.simulator.advance(3600)  # Miro's access tokens live an hour
+        assert "Signed in as user " in browser.get(site.at("/")).text
+        assert len(site.simulator.token_requests("refresh_token")) == 1
+        assert "Signed in as user " in browser.get(site.at("/")).text  # fresh: no second one
+        assert len(site.simulator.token_requests("refresh_token")) == 1
+        site.simulator.advance(61 * 24 * 3600)
+        gone = browser.get(site.at("/"))
+        assert gone.status_code == 200
+        assert "Not signed in" in gone.text
+
     def test_the_login_route_takes_a_team_and_goes_home_by_default(
         self, site: Site, browser: Browser
     ) -> None:

@@ -136,11 +136,9 @@ class Miroflow:
         return await self.current_tokens(request) is not None
 
     async def current_tokens(self, request: Request) -> miroflow.TokenSet | None:
-        """The signed-in user's tokens for this app (None if nobody is signed in)."""
+        """The signed-in user's valid tokens for this app, refreshed first when due (None if
+        nobody is signed in, or they must sign in again)."""
         who = request.session.get(SESSION_KEY) if "session" in request.scope else None
         if not isinstance(who, dict):
             return None
-        user_id, team_id = who.get("user_id"), who.get("team_id")
-        if not isinstance(user_id, str) or not isinstance(team_id, str):
-            return None
-        return await self.client.stored_tokens(user_id, team_id)
+        return await self.client.signed_in_tokens(who.get("user_id"), who.get("team_id"))
