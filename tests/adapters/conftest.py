@@ -1,4 +1,5 @@
-"""What the store adapters' tests share: the single flight of a refresh, end to end, across
+"""What the store adapters' tests share: a Redis key prefix and a PostgreSQL schema of their
+own per test (``prefix``, ``schema``), and the single flight of a refresh, end to end, across
 processes (issue 9). Each store's test module calls the ``single_flight`` fixture with its own
 store and a ``StoreSpec`` that opens the same store in another process.
 
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -181,3 +184,33 @@ def single_flight() -> SingleFlight:
     app = sim.register_app()
     sim.auto_approve()
     return SingleFlight(sim=sim, config=sim.client_config(app))
+
+
+# --- a namespace of its own per test in the shared servers (Redis, PostgreSQL) ----------------
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A unique Redis key prefix per test; every key under it is deleted afterwards."""
+    import redis
+
+    name = f"miroflow-test-{uuid.uuid4().hex}:"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{name}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def schema(postgres_url: str) -> Iterator[str]:
+    """A unique PostgreSQL schema per test, dropped afterwards."""
+    import psycopg
+
+    name = f"miroflow_test_{uuid.uuid4().hex}"
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

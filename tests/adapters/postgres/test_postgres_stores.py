@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,15 +37,6 @@ NOW = 1_900_000_000.0
 CLIENT_ID = "3074457363680401096"
 BINDING = hash_binding("b" * 43)
 KEY = TokenKey(client_id=CLIENT_ID, user_id="1", team_id="2")
-
-
-@pytest.fixture
-def schema(postgres_url: str) -> Iterator[str]:
-    """A unique schema per test, dropped afterwards."""
-    name = f"miroflow_test_{uuid.uuid4().hex}"
-    yield name
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def a_flow(name: str = "s", *, created_at: float = NOW) -> Flow:
