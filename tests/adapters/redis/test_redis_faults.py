@@ -3,11 +3,12 @@ on a live connection, either before it reaches Redis or by swallowing Redis's an
 script ran; the client never hears), then closes the connection.
 
 A ``redis.Redis(host=..., port=...)`` replays a command whose connection dropped (redis-py's
-default retry policy for clients it builds from arguments). The claim, token and lease scripts
-carry a nonce per call, so a replay of a write that was applied answers as the write did: the
-rightful browser still wins its flow, once. A client that does not retry (the default for
-clients made from a URL, as the stores make theirs) raises ``StoreUnavailable``; the caller's
-retry then gets a definite answer, and a flow is never claimed twice.
+default retry policy for clients it builds from arguments), and so does the client a store
+makes from a URL (the store asks for retries: redis-py's ``from_url`` makes none). The claim,
+token and lease scripts carry a nonce per call, so a replay of a write that was applied
+answers as the write did: the rightful browser still wins its flow, once. A client that does
+not retry raises ``StoreUnavailable``; the caller's retry then gets a definite answer, and a
+flow is never claimed twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import pytest
 import redis
 import redis.asyncio
 from miroflow_redis import AsyncRedisFlowStore, RedisFlowStore, RedisTokenStore
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from miroflow import (
     ClaimResult,
@@ -194,10 +198,28 @@ def test_a_replayed_claim_answers_as_the_claim_did_async(
 
 
 @pytest.mark.parametrize("lost", ["request", "reply"])
-def test_without_retries_a_lost_claim_is_unavailable_then_definite(
+def test_a_store_made_from_a_url_replays_a_lost_claim(
     proxy: LossyProxy, proxied_url: str, prefix: str, direct: RedisFlowStore, lost: str
 ) -> None:
-    store = RedisFlowStore(proxied_url, prefix=prefix)  # a client from a URL does not retry
+    store = RedisFlowStore(proxied_url, prefix=prefix)
+    store.save(FLOW)
+    proxy.lose_next(lost)
+    assert store.claim(FLOW.state_hash, BINDING) == (FLOW, True)
+    assert proxy.lost.is_set(), "the proxy lost nothing"
+    assert direct.claim(FLOW.state_hash, BINDING) == (FLOW, False)
+    store.close()
+
+
+def _no_retries(port: int, db: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, db=db, retry=Retry(NoBackoff(), 0))
+
+
+@pytest.mark.parametrize("lost", ["request", "reply"])
+def test_without_retries_a_lost_claim_is_unavailable_then_definite(
+    proxy: LossyProxy, db: int, prefix: str, direct: RedisFlowStore, lost: str
+) -> None:
+    client = _no_retries(proxy.port, db)
+    store = RedisFlowStore(client, prefix=prefix)
     store.save(FLOW)
     proxy.lose_next(lost)
     with pytest.raises(StoreUnavailable, match="not reachable"):
@@ -208,10 +230,10 @@ def test_without_retries_a_lost_claim_is_unavailable_then_definite(
     ran = lost == "reply"
     assert store.claim(FLOW.state_hash, BINDING) == (FLOW, not ran)
     assert direct.claim(FLOW.state_hash, BINDING) == (FLOW, False)
-    store.close()
+    client.close()
 
 
-def test_without_retries_a_lost_claim_is_unavailable_then_definite_async(
+def test_a_store_made_from_a_url_replays_a_lost_claim_async(
     proxy: LossyProxy, proxied_url: str, prefix: str, direct: RedisFlowStore
 ) -> None:
     async def claim() -> ClaimResult:
@@ -219,11 +241,31 @@ def test_without_retries_a_lost_claim_is_unavailable_then_definite_async(
         try:
             await store.save(FLOW)
             proxy.lose_next("reply")
+            return await store.claim(FLOW.state_hash, BINDING)
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(claim()) == (FLOW, True)
+    assert proxy.lost.is_set(), "the proxy lost nothing"
+    assert direct.claim(FLOW.state_hash, BINDING) == (FLOW, False)
+
+
+def test_without_retries_a_lost_claim_is_unavailable_then_definite_async(
+    proxy: LossyProxy, db: int, prefix: str, direct: RedisFlowStore
+) -> None:
+    async def claim() -> ClaimResult:
+        client = redis.asyncio.Redis(
+            host="127.0.0.1", port=proxy.port, db=db, retry=AsyncRetry(NoBackoff(), 0)
+        )
+        store = AsyncRedisFlowStore(client, prefix=prefix)
+        try:
+            await store.save(FLOW)
+            proxy.lose_next("reply")
             with pytest.raises(StoreUnavailable):
                 await store.claim(FLOW.state_hash, BINDING)
             return await store.claim(FLOW.state_hash, BINDING)
         finally:
-            await store.aclose()
+            await client.aclose()
 
     assert asyncio.run(claim()) == (FLOW, False)
     assert proxy.lost.is_set(), "the proxy lost nothing"

@@ -10,7 +10,10 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from miroflow import ClaimResult, Flow, StoredTokens, TokenKey, TokenSet
 
@@ -39,18 +42,37 @@ class _Connection:
         self.checked = False
 
 
+#: A client the store makes from a URL retries a call that lost its connection (a restarted
+#: server, a dropped idle connection) up to this many times, backing off: safe, because every
+#: write carries a nonce, so a replay of a call whose answer was lost answers as the call did.
+RETRIES = 3
+
+
+def _options(timeout: float) -> dict[str, Any]:
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), RETRIES),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+    }
+
+
+def _async_options(timeout: float) -> dict[str, Any]:
+    options = _options(timeout)
+    options["retry"] = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.02), RETRIES)
+    return options
+
+
 def _sync(client: str | redis.Redis, prefix: str, timeout: float) -> _Connection:
     if isinstance(client, str):
-        made = redis.Redis.from_url(client, socket_timeout=timeout, socket_connect_timeout=timeout)
+        made = redis.Redis.from_url(client, **_options(timeout))
         return _Connection(made, prefix, owned=True)
     return _Connection(client, prefix, owned=False)
 
 
 def _async(client: str | redis.asyncio.Redis, prefix: str, timeout: float) -> _Connection:
     if isinstance(client, str):
-        made = redis.asyncio.Redis.from_url(
-            client, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        made = redis.asyncio.Redis.from_url(client, **_async_options(timeout))
         return _Connection(made, prefix, owned=True)
     return _Connection(client, prefix, owned=False)
 
