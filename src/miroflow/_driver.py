@@ -48,7 +48,15 @@ from ._model import Flow, FlowState, hash_state, is_issued_token
 from ._ports import Clock, Entropy
 from ._wire import revoke_request
 
-__all__ = ["ClaimFlow", "Driver", "Observer", "Operation", "Procedure", "Transition"]
+__all__ = [
+    "ClaimFlow",
+    "Driver",
+    "Observer",
+    "Operation",
+    "Procedure",
+    "Settings",
+    "Transition",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -113,8 +121,9 @@ def _answered(answer: Answer) -> Procedure:
     return answer
 
 
-class Driver:
-    """The procedures; a client subclasses it and runs them against its ports."""
+class Settings:
+    """What every procedure runs with: the app's configuration, the clock, the entropy source
+    and the observer of transitions (shared by the flow's and the tokens' drivers)."""
 
     def __init__(
         self, config: ClientConfig, *, clock: Clock, entropy: Entropy, observe: Observer | None
@@ -123,6 +132,10 @@ class Driver:
         self._clock = clock
         self._entropy = entropy
         self._observe = observe
+
+
+class Driver(Settings):
+    """The procedures; a client subclasses it and runs them against its ports."""
 
     def _advance(self, flow: Flow | None, event: Input, now: float) -> Step:
         result = step(flow, event, config=self.config, now=now)

@@ -15,9 +15,8 @@ from typing import Any, TypeGuard
 
 import attrs
 
-from ._config import ClientConfig
 from ._context import TokenContext, context_request, parse_token_context, revoke_error
-from ._driver import Observer, Transition
+from ._driver import Settings, Transition
 from ._errors import (
     InvalidTransition,
     SignInRequired,
@@ -48,7 +47,6 @@ from ._lifecycle_events import (
     TokenStep,
 )
 from ._model import TokenKey, TokenSet
-from ._ports import Clock, Entropy
 from ._wire import b64url, revoke_request
 
 __all__ = ["SendApiRequest", "TokenDriver", "TokenOperation"]
@@ -91,16 +89,8 @@ def is_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isdigit()
 
 
-class TokenDriver:
+class TokenDriver(Settings):
     """The token procedures; a client holds one and runs them against its ports."""
-
-    def __init__(
-        self, config: ClientConfig, *, clock: Clock, entropy: Entropy, observe: Observer | None
-    ) -> None:
-        self.config = config
-        self._clock = clock
-        self._entropy = entropy
-        self._observe = observe
 
     def key(self, user_id: str, team_id: str) -> TokenKey:
         """The store key of this app's tokens for ``user_id`` in ``team_id``."""
