@@ -43,7 +43,7 @@ from ._events import (
     UserRedirected,
 )
 from ._lifecycle_events import TokenState
-from ._machine import ENTROPY_BYTES, error_answer, step
+from ._machine import ENTROPY_BYTES, error_answer, start_redirected, step
 from ._model import Flow, FlowState, hash_state, is_issued_token
 from ._ports import Clock, Entropy
 from ._wire import revoke_request
@@ -160,8 +160,23 @@ class Driver(Settings):
         started = FlowStarted(
             entropy=entropy, binding_cookie=binding_cookie, team_id=team_id, return_path=return_path
         )
-        pending = self._advance(None, started, now).flow
-        return self._carry_out(pending, _USER_REDIRECTED, now)
+        # Both steps of a start in one call (the pending snapshot between them is never made);
+        # an observer hears of both.
+        result = start_redirected(started, config=self.config, now=now)
+        observe = self._observe
+        if observe is not None:
+            observe(Transition.of(now, None, started, FlowState.PENDING, ()))
+            observe(
+                Transition.of(
+                    now,
+                    FlowState.PENDING,
+                    _USER_REDIRECTED,
+                    result.flow.state,
+                    result.effects,
+                    None if result.reply is None else result.reply.status,
+                )
+            )
+        return self._carry_out(result, _USER_REDIRECTED, now)
 
     def _login(self, query: str | bytes, binding_cookie: str | None) -> Procedure:
         """An app's login route: read what it was asked (strictly), then start a flow."""
@@ -180,7 +195,8 @@ class Driver(Settings):
             return error_answer(error)
         if callback.state is None:
             unsolicited = UnsolicitedCallbackReceived(callback=callback)
-            return (yield from self._carry_out(None, unsolicited, now))
+            first = self._advance(None, unsolicited, now)
+            return (yield from self._carry_out(first, unsolicited, now))
         if not is_issued_token(callback.state):
             # Not a state this app could have issued (too long, another alphabet): no flow
             # can match, so no store is asked.
@@ -206,13 +222,13 @@ class Driver(Settings):
         else:
             # Nothing was claimed, so no flow moved: the answer names none.
             return error_answer(claim_error(outcome, flow, now))
-        return (yield from self._carry_out(flow, event, now))
+        return (yield from self._carry_out(self._advance(flow, event, now), event, now))
 
-    def _carry_out(self, flow: Flow | None, event: Input, now: float) -> Procedure:
-        """Step, carry the effects out in order, answer with the reply; a step without one
-        awaits its token request, whose answer is the next input."""
+    def _carry_out(self, result: Step, event: Input, now: float) -> Procedure:
+        """Carry out a step's effects in order and answer with its reply; a step without one
+        awaits its token request, whose answer is the next input (``event``: what led to
+        ``result``)."""
         while True:
-            result = self._advance(flow, event, now)
             flow = result.flow
             awaited: Input | None = None
             for effect in result.effects:
@@ -239,6 +255,7 @@ class Driver(Settings):
                     f"{type(event).__name__} left the flow {flow.state.value} with no reply."
                 )
             event, now = awaited, self._clock()
+            result = self._advance(flow, event, now)
 
     def _revoke(
         self, effect: StoreTokens, error: StoreError

@@ -32,7 +32,6 @@ The machine never reads the clock or a random source: ``now`` and the random byt
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,7 +70,15 @@ from ._model import CODE_LIFETIME, Flow, FlowState, hash_binding, hash_state, is
 from ._token_response import parse_token_response
 from ._wire import authorize_url, b64url, revoke_request, token_request
 
-__all__ = ["ENTROPY_BYTES", "TABLE", "Rule", "error_answer", "next_deadline", "overdue", "step"]
+__all__ = [
+    "ENTROPY_BYTES",
+    "TABLE",
+    "Rule",
+    "error_answer",
+    "next_deadline",
+    "overdue",
+    "step",
+]
 
 #: What ``FlowStarted.entropy`` must hold: 256 bits each for the state, a new binding and a
 #: PKCE verifier.
@@ -87,6 +94,9 @@ CONSUMED = FlowState.CONSUMED
 EXPIRED = FlowState.EXPIRED
 DENIED = FlowState.DENIED
 FAILED = FlowState.FAILED
+
+#: The states whose flow has a deadline (``next_deadline``).
+_LIVE = frozenset({PENDING, REDIRECTED})
 
 #: Reply kinds, as the spec names them.
 REDIRECT = "redirect"
@@ -111,17 +121,15 @@ class Rule:
 def next_deadline(flow: Flow) -> float | None:
     """When the flow expires unless its callback claims it first: the instant a countdown
     waits for before feeding ``ClockAdvanced``. None once nothing can expire."""
-    if flow.state is REDIRECTED or flow.state is PENDING:
-        return flow.deadline
-    return None
+    return flow.deadline if flow.state in _LIVE else None
 
 
 def overdue(flow: Flow, now: float) -> float | None:
-    """Seconds since the flow's deadline passed, or None while it is still live."""
-    deadline = next_deadline(flow)
-    if deadline is None or now < deadline:
-        return None
-    return now - deadline
+    """Seconds since the flow's deadline passed, or None while it is still live (or can no
+    longer expire): ``now`` against ``next_deadline``."""
+    if flow.state in _LIVE and now >= flow.deadline:
+        return now - flow.deadline
+    return None
 
 
 def error_answer(
@@ -156,6 +164,26 @@ def _end(flow: Flow, state: FlowState, error: MiroflowError) -> Step:
 
 
 def _start(flow: None, event: FlowStarted, config: ClientConfig, now: float) -> Step:
+    state_token, binding, verifier = _draw(event, config)
+    return Step(
+        flow=Flow(
+            state=PENDING,
+            state_hash=hash_state(config.client_id, state_token),
+            binding_hash=hash_binding(binding),
+            created_at=now,
+            deadline=now + config.flow_lifetime,
+            return_path=event.return_path,
+            requested_team_id=event.team_id,
+            code_verifier=verifier,
+            state_token=state_token,
+            binding=binding,
+        )
+    )
+
+
+def _draw(event: FlowStarted, config: ClientConfig) -> tuple[str, str, str | None]:
+    """A new flow's raw state, binding and PKCE verifier, cut from the entropy input, once
+    the event's values are checked."""
     entropy = event.entropy
     if len(entropy) < ENTROPY_BYTES:
         raise UsageError(
@@ -167,7 +195,6 @@ def _start(flow: None, event: FlowStarted, config: ClientConfig, now: float) -> 
         raise UsageError("FlowStarted.team_id must be a decimal Miro team ID.")
     if event.return_path is not None:
         check_return_path(event.return_path)
-    state_token = b64url(entropy[:_TOKEN])
     presented = event.binding_cookie
     # A binding this machine issued is kept (several tabs of one browser share it); anything
     # else is replaced.
@@ -175,20 +202,8 @@ def _start(flow: None, event: FlowStarted, config: ClientConfig, now: float) -> 
         binding = presented
     else:
         binding = b64url(entropy[_TOKEN : 2 * _TOKEN])
-    return Step(
-        flow=Flow(
-            state=PENDING,
-            state_hash=hash_state(config.client_id, state_token),
-            binding_hash=hash_binding(binding),
-            created_at=now,
-            deadline=now + config.flow_lifetime,
-            return_path=event.return_path,
-            requested_team_id=team_id,
-            code_verifier=b64url(entropy[2 * _TOKEN : 3 * _TOKEN]) if config.pkce else None,
-            state_token=state_token,
-            binding=binding,
-        )
-    )
+    verifier = b64url(entropy[2 * _TOKEN : 3 * _TOKEN]) if config.pkce else None
+    return b64url(entropy[:_TOKEN]), binding, verifier
 
 
 def _redirect(flow: Flow, event: UserRedirected, config: ClientConfig, now: float) -> Step:
@@ -198,18 +213,27 @@ def _redirect(flow: Flow, event: UserRedirected, config: ClientConfig, now: floa
             "This pending flow lacks its raw state and binding: pass the flow FlowStarted "
             "made (a pending flow is never stored)."
         )
-    sent = Flow(
-        state=REDIRECTED,
-        state_hash=flow.state_hash,
-        binding_hash=flow.binding_hash,
-        created_at=flow.created_at,
-        deadline=flow.deadline,
-        return_path=flow.return_path,
-        requested_team_id=flow.requested_team_id,
-        code_verifier=flow.code_verifier,
+    return _sent(
+        config,
+        state_token,
+        binding,
+        Flow(
+            state=REDIRECTED,
+            state_hash=flow.state_hash,
+            binding_hash=flow.binding_hash,
+            created_at=flow.created_at,
+            deadline=flow.deadline,
+            return_path=flow.return_path,
+            requested_team_id=flow.requested_team_id,
+            code_verifier=flow.code_verifier,
+        ),
     )
+
+
+def _sent(config: ClientConfig, state_token: str, binding: str, sent: Flow) -> Step:
+    """The redirected flow saved, and the browser sent to Miro with its binding cookie."""
     location = authorize_url(
-        config, state_token, team_id=flow.requested_team_id, code_verifier=flow.code_verifier
+        config, state_token, team_id=sent.requested_team_id, code_verifier=sent.code_verifier
     )
     reply = Answer(
         status=302,
@@ -220,14 +244,35 @@ def _redirect(flow: Flow, event: UserRedirected, config: ClientConfig, now: floa
     return Step(flow=sent, effects=(SaveFlow(flow=sent),), reply=reply)
 
 
+def start_redirected(event: FlowStarted, *, config: ClientConfig, now: float) -> Step:
+    """``FlowStarted`` and then ``UserRedirected``, the start of every sign-in, in one call:
+    exactly the second step of ``step(step(None, event).flow, UserRedirected())`` (a property
+    test holds the two equal), without making the pending snapshot in between. The clients
+    start flows with it; an observer still hears of both transitions."""
+    state_token, binding, verifier = _draw(event, config)
+    return _sent(
+        config,
+        state_token,
+        binding,
+        Flow(
+            state=REDIRECTED,
+            state_hash=hash_state(config.client_id, state_token),
+            binding_hash=hash_binding(binding),
+            created_at=now,
+            deadline=now + config.flow_lifetime,
+            return_path=event.return_path,
+            requested_team_id=event.team_id,
+            code_verifier=verifier,
+        ),
+    )
+
+
 def _callback(flow: Flow, event: CallbackReceived, config: ClientConfig, now: float) -> Step:
+    # The driver claimed this flow by the callback's state (hash_state), in the one store
+    # operation that matched its binding too: the state is not hashed again here.
     callback = event.callback
-    # The driver claimed this flow by this state; a driver that mixed two flows up is caught
-    # here rather than exchanging one flow's code under another's record.
-    if callback.state is None or not hmac.compare_digest(
-        hash_state(config.client_id, callback.state), flow.state_hash
-    ):
-        raise UsageError("The callback's state does not belong to this flow.")
+    if callback.state is None:
+        raise UsageError("A callback without a state claims no flow: it is unsolicited.")
     return _accept_callback(flow, callback, config)
 
 
