@@ -63,9 +63,10 @@ class Login:
 def parse_callback(query: str | bytes) -> Callback:
     """Parse the raw query string of the callback request (without the leading ``?``)."""
     found = _read(query, _KNOWN, "callback", MalformedCallback)
-    found = {name: value for name, value in found.items() if value}
-    for name in ("client_id", "team_id"):
-        _check_id(found, name, "callback", MalformedCallback)
+    if "client_id" in found:
+        _check_id(found, "client_id", "callback", MalformedCallback)
+    if "team_id" in found:
+        _check_id(found, "team_id", "callback", MalformedCallback)
     code = found.get("code")
     error = found.get("error")
     if code is not None and error is not None:
@@ -141,7 +142,9 @@ def _read(
         if not (value.isascii() and value.isprintable()):
             raise error(f"The {what}'s {name!r} holds characters other than printable ASCII.")
         found[name] = value
-    return {name: value for name, value in found.items() if value}
+    if "" in found.values():
+        return {name: value for name, value in found.items() if value}
+    return found
 
 
 def _check_id(

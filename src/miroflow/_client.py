@@ -56,7 +56,7 @@ def _ports(flows: Any, tokens: Any, transport: Any) -> dict[type[Any], Callable[
     }
 
 
-def _report(answer: Answer) -> Answer:
+def _report(answer: Answer) -> None:
     """Log a failed answer for the operator: the error's code, the flow, the detail. Problems
     on the server's side (status 500 and up) are errors; the browser's, information."""
     error = answer.error
@@ -71,7 +71,6 @@ def _report(answer: Answer) -> Answer:
             flow,
             error.detail,
         )
-    return answer
 
 
 Handlers = dict[type[Any], Callable[[Any], Any]]
@@ -171,18 +170,18 @@ class Client(_Base):
 
         Pass the browser's current binding cookie, if any, so that flows started in several
         tabs of one browser all stay valid."""
-        return _report(self._run(self._start(binding_cookie, team_id, return_path)))
+        return self._run(self._start(binding_cookie, team_id, return_path))
 
     def handle_callback(self, query: str | bytes, *, binding_cookie: str | None) -> Answer:
         """Handle Miro's redirect back (the raw query string and the binding cookie): a 303
         to the app with ``answer.tokens`` set, or an error answer saying why."""
-        return _report(self._run(self._callback(query, binding_cookie)))
+        return self._run(self._callback(query, binding_cookie))
 
     def login(self, query: str | bytes = "", *, binding_cookie: str | None = None) -> Answer:
         """An app's login route: ``start`` with the ``team_id`` and ``next`` its raw query
         string asks for, read strictly (``next`` only as a path on this site). Bad input is a
         400 answer saying why, never an exception."""
-        return _report(self._run(self._login(query, binding_cookie)))
+        return self._run(self._login(query, binding_cookie))
 
     def stored_tokens(self, user_id: str, team_id: str) -> TokenSet | None:
         """The tokens stored for this app's ``user_id`` in ``team_id``, as they are (None if
@@ -204,6 +203,8 @@ class Client(_Base):
 
     def _run(self, procedure: Procedure) -> Answer:
         answer: Answer = self._drive(procedure, self._handlers)
+        if answer.error is not None:
+            _report(answer)
         return answer
 
     @staticmethod
@@ -305,15 +306,15 @@ class AsyncClient(_Base):
         return_path: str | None = None,
     ) -> Answer:
         """See ``Client.start``."""
-        return _report(await self._run(self._start(binding_cookie, team_id, return_path)))
+        return await self._run(self._start(binding_cookie, team_id, return_path))
 
     async def handle_callback(self, query: str | bytes, *, binding_cookie: str | None) -> Answer:
         """See ``Client.handle_callback``."""
-        return _report(await self._run(self._callback(query, binding_cookie)))
+        return await self._run(self._callback(query, binding_cookie))
 
     async def login(self, query: str | bytes = "", *, binding_cookie: str | None = None) -> Answer:
         """See ``Client.login``."""
-        return _report(await self._run(self._login(query, binding_cookie)))
+        return await self._run(self._login(query, binding_cookie))
 
     async def stored_tokens(self, user_id: str, team_id: str) -> TokenSet | None:
         """See ``Client.stored_tokens``."""
@@ -331,6 +332,8 @@ class AsyncClient(_Base):
 
     async def _run(self, procedure: Procedure) -> Answer:
         answer: Answer = await self._drive(procedure, self._handlers)
+        if answer.error is not None:
+            _report(answer)
         return answer
 
     @staticmethod
