@@ -414,15 +414,18 @@ def write(root: str, document: dict[str, Any], sections: dict[str, list[bench.Ro
         "in a tight loop; on SQLite the commit's fsync dominates both sides (p99s in "
         "milliseconds, a wide spread).",
         "",
-        "What limits it is the design the lead owns (frozen, slotted, kw_only attrs values; a "
-        "pure machine that returns new values and effects for every step, run twice per "
-        "start); the benchmarks change nothing in `src/`. Levers the numbers point at, for "
-        "the owner to weigh (none tried here): fewer values per start (the `Flow` is built "
-        "twice, and two `Step`s); a direct constructor call rather than `attrs.evolve` on hot "
-        "transitions (evolve costs more than building the value afresh); a leaner class for "
-        "hot values (a plain slotted class costs a fraction of a frozen attrs one, above). "
-        "For the stores: a cheaper `loads_flow` (a hand-written structure hook for `Flow` "
-        "rather than cattrs' generic one), the one cost every store adds to the raw call.",
+        "What limits it is the values the project's rules require: frozen, slotted, "
+        "kw_only attrs classes, each built through `object.__setattr__` per field (see the "
+        "construction costs above), and a pure machine that returns a new snapshot, effects "
+        "and a reply for every step. Already done in `src/` along the levers these numbers "
+        "pointed at: a start makes one `Flow` and one `Step` (the clients take "
+        "`FlowStarted` and `UserRedirected` in one call, which a property test holds equal "
+        "to the two steps); no transition calls `attrs.evolve`; the callback hashes its "
+        "state once, for the claim; per-app strings are built once per `ClientConfig`; "
+        "flow records are read and written without cattrs' generic path (held to the "
+        "converter by property tests). What is left is the lever the rules rule out: a "
+        "plain slotted class or a tuple for the hot values, which costs a fraction of a "
+        "frozen attrs one (above).",
         "",
         "## Not done",
         "",
