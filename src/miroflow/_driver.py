@@ -115,6 +115,14 @@ _USER_REDIRECTED = UserRedirected()
 _CLOCK_ADVANCED = ClockAdvanced()
 
 
+def _tell(
+    observe: Observer, now: float, before: FlowState | None, event: Input, result: Step
+) -> None:
+    """Report one step of the flow machine to ``observe``."""
+    reply = None if result.reply is None else result.reply.status
+    observe(Transition.of(now, before, event, result.flow.state, result.effects, reply))
+
+
 def _answered(answer: Answer) -> Procedure:
     """A procedure with nothing for the ports to do: it answers at once."""
     yield from ()  # a generator, so the clients run it like any other procedure
@@ -141,9 +149,7 @@ class Driver(Settings):
         result = step(flow, event, config=self.config, now=now)
         observe = self._observe
         if observe is not None:
-            reply = None if result.reply is None else result.reply.status
-            before = None if flow is None else flow.state
-            observe(Transition.of(now, before, event, result.flow.state, result.effects, reply))
+            _tell(observe, now, None if flow is None else flow.state, event, result)
         return result
 
     def _start(
@@ -166,16 +172,7 @@ class Driver(Settings):
         observe = self._observe
         if observe is not None:
             observe(Transition.of(now, None, started, FlowState.PENDING, ()))
-            observe(
-                Transition.of(
-                    now,
-                    FlowState.PENDING,
-                    _USER_REDIRECTED,
-                    result.flow.state,
-                    result.effects,
-                    None if result.reply is None else result.reply.status,
-                )
-            )
+            _tell(observe, now, FlowState.PENDING, _USER_REDIRECTED, result)
         return self._carry_out(result, _USER_REDIRECTED, now)
 
     def _login(self, query: str | bytes, binding_cookie: str | None) -> Procedure:

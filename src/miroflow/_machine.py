@@ -164,26 +164,15 @@ def _end(flow: Flow, state: FlowState, error: MiroflowError) -> Step:
 
 
 def _start(flow: None, event: FlowStarted, config: ClientConfig, now: float) -> Step:
-    state_token, binding, verifier = _draw(event, config)
-    return Step(
-        flow=Flow(
-            state=PENDING,
-            state_hash=hash_state(config.client_id, state_token),
-            binding_hash=hash_binding(binding),
-            created_at=now,
-            deadline=now + config.flow_lifetime,
-            return_path=event.return_path,
-            requested_team_id=event.team_id,
-            code_verifier=verifier,
-            state_token=state_token,
-            binding=binding,
-        )
-    )
+    return Step(flow=_new_flow(event, config, now, PENDING)[0])
 
 
-def _draw(event: FlowStarted, config: ClientConfig) -> tuple[str, str, str | None]:
-    """A new flow's raw state, binding and PKCE verifier, cut from the entropy input, once
-    the event's values are checked."""
+def _new_flow(
+    event: FlowStarted, config: ClientConfig, now: float, state: FlowState
+) -> tuple[Flow, str, str]:
+    """A new flow in ``state`` (``pending`` keeps its raw values, ``redirected`` never does),
+    with its raw state and binding: cut from the entropy input once the event's values are
+    checked. The one place that says what a new flow holds."""
     entropy = event.entropy
     if len(entropy) < ENTROPY_BYTES:
         raise UsageError(
@@ -202,8 +191,21 @@ def _draw(event: FlowStarted, config: ClientConfig) -> tuple[str, str, str | Non
         binding = presented
     else:
         binding = b64url(entropy[_TOKEN : 2 * _TOKEN])
-    verifier = b64url(entropy[2 * _TOKEN : 3 * _TOKEN]) if config.pkce else None
-    return b64url(entropy[:_TOKEN]), binding, verifier
+    state_token = b64url(entropy[:_TOKEN])
+    pending = state is PENDING
+    flow = Flow(
+        state=state,
+        state_hash=hash_state(config.client_id, state_token),
+        binding_hash=hash_binding(binding),
+        created_at=now,
+        deadline=now + config.flow_lifetime,
+        return_path=event.return_path,
+        requested_team_id=team_id,
+        code_verifier=b64url(entropy[2 * _TOKEN : 3 * _TOKEN]) if config.pkce else None,
+        state_token=state_token if pending else None,
+        binding=binding if pending else None,
+    )
+    return flow, state_token, binding
 
 
 def _redirect(flow: Flow, event: UserRedirected, config: ClientConfig, now: float) -> Step:
@@ -249,22 +251,8 @@ def start_redirected(event: FlowStarted, *, config: ClientConfig, now: float) ->
     exactly the second step of ``step(step(None, event).flow, UserRedirected())`` (a property
     test holds the two equal), without making the pending snapshot in between. The clients
     start flows with it; an observer still hears of both transitions."""
-    state_token, binding, verifier = _draw(event, config)
-    return _sent(
-        config,
-        state_token,
-        binding,
-        Flow(
-            state=REDIRECTED,
-            state_hash=hash_state(config.client_id, state_token),
-            binding_hash=hash_binding(binding),
-            created_at=now,
-            deadline=now + config.flow_lifetime,
-            return_path=event.return_path,
-            requested_team_id=event.team_id,
-            code_verifier=verifier,
-        ),
-    )
+    sent, state_token, binding = _new_flow(event, config, now, REDIRECTED)
+    return _sent(config, state_token, binding, sent)
 
 
 def _callback(flow: Flow, event: CallbackReceived, config: ClientConfig, now: float) -> Step:
